@@ -1,0 +1,86 @@
+"""Input checks shared by the encoders and fusion modules.
+
+Every check raises an error that names the argument (usually the modality),
+the expected shape and the actual shape, e.g.::
+
+    ValueError: ConcatFusion: features['audio'] must have shape (B, 32), got (8, 31)
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor
+
+
+def format_shape(shape: Sequence[int | str]) -> str:
+    """``(8, 1, 28, 28)`` or ``(B, 1, H, W)``; a one-axis shape prints as ``(8,)``."""
+    items = ", ".join(str(size) for size in shape)
+    return f"({items},)" if len(shape) == 1 else f"({items})"
+
+
+def check_shape(x: Tensor, name: str, expected: Sequence[int | str]) -> None:
+    """Raise unless ``x`` is a tensor with ``len(expected)`` axes whose int entries match.
+
+    ``expected`` mixes sizes and free symbols: ``("B", 1, "H", "W")`` accepts any
+    batch, height and width but exactly one channel.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    matches = x.dim() == len(expected) and all(
+        isinstance(want, str) or got == want for got, want in zip(x.shape, expected)
+    )
+    if not matches:
+        raise ValueError(
+            f"{name} must have shape {format_shape(expected)}, got {format_shape(tuple(x.shape))}"
+        )
+
+
+def check_dims(dims: Mapping[str, int], owner: str) -> dict[str, int]:
+    """Validate ``{modality: embedding size}`` and return it as a plain dict (order kept)."""
+    if not isinstance(dims, Mapping) or len(dims) == 0:
+        raise ValueError(
+            f"{owner}: dims must be a non-empty dict {{modality: size}}, got {dims!r}"
+        )
+    for modality, size in dims.items():
+        if not isinstance(modality, str):
+            raise TypeError(f"{owner}: modality names must be str, got {modality!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"{owner}: dims[{modality!r}] must be a positive int, got {size!r}")
+    return dict(dims)
+
+
+def check_features(
+    features: Mapping[str, Tensor], dims: Mapping[str, int], owner: str
+) -> list[Tensor]:
+    """Check ``features`` holds exactly the modalities of ``dims``, each ``(B, dims[m])``.
+
+    Returns the tensors in the order of ``dims``, so the caller never depends on
+    the order in which the dict was built.
+    """
+    if not isinstance(features, Mapping):
+        raise TypeError(
+            f"{owner}: expects a dict {{modality: tensor}}, got {type(features).__name__}"
+        )
+    expected = list(dims)
+    missing = [m for m in expected if m not in features]
+    if missing:
+        raise ValueError(
+            f"{owner}: missing modality {missing[0]!r}; expected exactly {expected}, got {list(features)}"
+        )
+    unexpected = [m for m in features if m not in dims]
+    if unexpected:
+        raise ValueError(
+            f"{owner}: unexpected modality {unexpected[0]!r}; expected exactly {expected}, got {list(features)}"
+        )
+    tensors = []
+    for modality in expected:
+        x = features[modality]
+        check_shape(x, f"{owner}: features[{modality!r}]", ("B", dims[modality]))
+        if tensors and x.shape[0] != tensors[0].shape[0]:
+            raise ValueError(
+                f"{owner}: features[{modality!r}] has batch size {x.shape[0]}, "
+                f"but features[{expected[0]!r}] has {tensors[0].shape[0]}"
+            )
+        tensors.append(x)
+    return tensors
+

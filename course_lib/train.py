@@ -1,0 +1,179 @@
+"""One training loop for the whole course.
+
+Batches are dictionaries: modality tensors (``"image"``, ``"audio"``, ...) plus one or
+more target tensors (``"label"``, or ``"digit"`` and ``"motion"`` for multitask). The
+model is called with the batch minus its targets and returns logits, or a dict of
+logits for multitask models; ``loss_fn(outputs, targets)`` and ``score_fn(outputs,
+targets)`` receive the matching tensor or dict. The same code runs on CPU, CUDA and MPS.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from course_lib.config import get_device
+from course_lib.metrics import accuracy
+
+Outputs = Tensor | dict[str, Tensor]
+TargetKey = str | Sequence[str]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: per-epoch ``history`` (for plots) and the best epoch."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+    best_score: float = float("-inf")
+    seconds: float = 0.0
+
+
+def move_to(batch: dict, device: torch.device | str) -> dict:
+    """Copy every tensor of ``batch`` to ``device``; other values (lists of strings) stay."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+def split_batch(batch: dict, target_key: TargetKey) -> tuple[dict, Outputs]:
+    """``(inputs, targets)``: targets is a tensor for one key, a dict for several."""
+    keys = [target_key] if isinstance(target_key, str) else list(target_key)
+    missing = [k for k in keys if k not in batch]
+    if missing:
+        raise KeyError(f"batch has no target {missing}; its keys are {sorted(batch)}")
+    inputs = {k: v for k, v in batch.items() if k not in keys}
+    targets = batch[target_key] if isinstance(target_key, str) else {k: batch[k] for k in keys}
+    return inputs, targets
+
+
+def _concat(chunks: list[Outputs]) -> Outputs:
+    if isinstance(chunks[0], dict):
+        return {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+    return torch.cat(chunks)
+
+
+def _detach_cpu(x: Outputs) -> Outputs:
+    if isinstance(x, dict):
+        return {k: v.detach().cpu() for k, v in x.items()}
+    return x.detach().cpu()
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                    device: torch.device, target_key: TargetKey = "label", score_fn: Callable = accuracy,
+                    grad_clip: float | None = None) -> dict[str, float]:
+    """One pass over ``loader`` with gradient steps; returns the mean ``loss`` and the ``score``."""
+    model.train()
+    total_loss, count = 0.0, 0
+    outputs_seen, targets_seen = [], []
+    for batch in loader:
+        inputs, targets = split_batch(move_to(batch, device), target_key)
+        outputs = model(inputs)
+        loss = loss_fn(outputs, targets)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()}; lower the learning rate or check the inputs")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        n = len(targets if isinstance(targets, Tensor) else next(iter(targets.values())))
+        total_loss += loss.item() * n
+        count += n
+        outputs_seen.append(_detach_cpu(outputs))
+        targets_seen.append(_detach_cpu(targets))
+    if count == 0:
+        raise ValueError("the training loader yielded no batches")
+    return {"loss": total_loss / count, "score": score_fn(_concat(outputs_seen), _concat(targets_seen))}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable[dict], device: torch.device | None = None,
+            target_key: TargetKey = "label") -> tuple[Outputs, Outputs]:
+    """Model outputs and targets over a whole loader, concatenated on the CPU."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    outputs_seen, targets_seen = [], []
+    for batch in loader:
+        inputs, targets = split_batch(move_to(batch, device), target_key)
+        outputs_seen.append(_detach_cpu(model(inputs)))
+        targets_seen.append(_detach_cpu(targets))
+    if not outputs_seen:
+        raise ValueError("the loader yielded no batches")
+    return _concat(outputs_seen), _concat(targets_seen)
+
+
+def evaluate(model: nn.Module, loader: Iterable[dict], loss_fn: Callable, device: torch.device | None = None,
+             target_key: TargetKey = "label", score_fn: Callable = accuracy) -> dict[str, float]:
+    """Mean ``loss`` and ``score`` of the model on ``loader`` (no gradients)."""
+    outputs, targets = predict(model, loader, device, target_key)
+    return {"loss": loss_fn(outputs, targets).item(), "score": score_fn(outputs, targets)}
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, **info: float | int) -> None:
+    """Save the model's weights and some numbers (epoch, score) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), **info}, path)
+
+
+def load_checkpoint(model: nn.Module, path: str | Path, device: torch.device | str = "cpu") -> dict:
+    """Load weights saved by :func:`save_checkpoint` into ``model``; returns the stored numbers.
+
+    ``weights_only=True`` refuses to unpickle arbitrary objects, so a checkpoint
+    from elsewhere cannot run code when it is loaded.
+    """
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state.pop("model"))
+    return state
+
+
+def fit(model: nn.Module, train_loader: Iterable[dict], *, val_loader: Iterable[dict], loss_fn: Callable,
+        optimizer: torch.optim.Optimizer, epochs: int, device: torch.device | None = None,
+        target_key: TargetKey = "label", score_fn: Callable = accuracy, patience: int | None = None,
+        checkpoint_path: str | Path | None = None, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        grad_clip: float | None = None, progress: bool = True) -> FitResult:
+    """Train ``model`` for up to ``epochs`` epochs, keeping the weights of the best validation score.
+
+    After every epoch the model is scored on ``val_loader`` (higher is better). The best
+    weights are kept (and saved to ``checkpoint_path`` when one is given) and loaded back
+    into ``model`` at the end. With ``patience`` set, training stops after that many
+    epochs without improvement (early stopping). ``history`` holds ``train_loss``,
+    ``train_score``, ``val_loss``, ``val_score`` and ``seconds`` per epoch.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be >= 1 or None, got {patience}")
+    device = device or get_device()
+    model.to(device)
+    result = FitResult(history={k: [] for k in ("train_loss", "train_score", "val_loss", "val_score", "seconds")})
+    best_state = copy.deepcopy(model.state_dict())
+    start = time.perf_counter()
+    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress)
+    for epoch in bar:
+        epoch_start = time.perf_counter()
+        train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, target_key, score_fn, grad_clip)
+        val = evaluate(model, val_loader, loss_fn, device, target_key, score_fn)
+        if scheduler is not None:
+            scheduler.step()
+        for split, numbers in (("train", train), ("val", val)):
+            for name, value in numbers.items():
+                result.history[f"{split}_{name}"].append(value)
+        result.history["seconds"].append(time.perf_counter() - epoch_start)
+        if val["score"] > result.best_score:
+            result.best_score, result.best_epoch = val["score"], epoch
+            best_state = copy.deepcopy(model.state_dict())
+            if checkpoint_path is not None:
+                save_checkpoint(model, checkpoint_path, epoch=epoch, score=val["score"])
+        bar.set_postfix(train_loss=f"{train['loss']:.3f}", val_score=f"{val['score']:.3f}",
+                        best=f"{result.best_score:.3f}")
+        if patience is not None and epoch - result.best_epoch >= patience:
+            break
+    model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - start
+    return result
