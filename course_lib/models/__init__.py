@@ -1,0 +1,34 @@
+"""Models of the course: per-modality encoders, fusion modules and the model that joins them.
+
+    from course_lib.models import ImageEncoder, AudioEncoder, make_fusion, MultimodalModel
+"""
+from course_lib.models.encoders import AudioEncoder, ImageEncoder, LogMelSpectrogram, MLPEncoder
+from course_lib.models.fusion import FUSION_METHODS, make_fusion
+from course_lib.models.fusion_base import Fusion
+from course_lib.models.fusion_basic import ConcatFusion, GatedFusion, LateFusion
+from course_lib.models.multimodal import (
+    MultimodalModel,
+    count_parameters,
+    make_head,
+    unimodal_model,
+)
+from course_lib.models.tensor_fusion import LowRankFusion, TensorFusion
+
+__all__ = [
+    "FUSION_METHODS",
+    "AudioEncoder",
+    "ConcatFusion",
+    "Fusion",
+    "GatedFusion",
+    "ImageEncoder",
+    "LateFusion",
+    "LogMelSpectrogram",
+    "LowRankFusion",
+    "MLPEncoder",
+    "MultimodalModel",
+    "TensorFusion",
+    "count_parameters",
+    "make_fusion",
+    "make_head",
+    "unimodal_model",
+]

@@ -65,12 +65,14 @@ def check_features(
     missing = [m for m in expected if m not in features]
     if missing:
         raise ValueError(
-            f"{owner}: missing modality {missing[0]!r}; expected exactly {expected}, got {list(features)}"
+            f"{owner}: missing modality {missing[0]!r}; "
+            f"expected exactly {expected}, got {list(features)}"
         )
     unexpected = [m for m in features if m not in dims]
     if unexpected:
         raise ValueError(
-            f"{owner}: unexpected modality {unexpected[0]!r}; expected exactly {expected}, got {list(features)}"
+            f"{owner}: unexpected modality {unexpected[0]!r}; "
+            f"expected exactly {expected}, got {list(features)}"
         )
     tensors = []
     for modality in expected:

@@ -1,0 +1,129 @@
+"""Early, late and dynamic (gated) fusion of per-modality embeddings.
+
+All three take ``features = {modality: (B, D_m)}`` and return (B, out_dim).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from course_lib.models.fusion_base import Fusion
+
+
+class ConcatFusion(Fusion):
+    """Early fusion: concatenate the embeddings, optionally project them.
+
+    Without ``out_dim`` the output is the concatenation, (B, sum_m D_m). With
+    ``out_dim`` a Linear + ReLU layer maps it to a joint representation (B, out_dim).
+    """
+
+    def __init__(self, dims: Mapping[str, int], out_dim: int | None = None) -> None:
+        super().__init__(dims)
+        concat_dim = sum(self.dims.values())
+        if out_dim is None:
+            self.out_dim = concat_dim
+            self.proj: nn.Module = nn.Identity()
+        else:
+            self.out_dim = out_dim
+            self.proj = nn.Sequential(nn.Linear(concat_dim, out_dim), nn.ReLU())
+
+    def forward(self, features: Mapping[str, Tensor]) -> Tensor:
+        """{modality: (B, D_m)} -> (B, out_dim)."""
+        return self.proj(torch.cat(self.check(features), dim=1))
+
+
+class LateFusion(Fusion):
+    """Late fusion: one linear classifier per modality, logits combined by a weighted mean.
+
+    The output already holds class logits, so ``out_dim == num_classes`` and the
+    head after it is ``nn.Identity()``. ``weights`` (e.g. ``{"image": 2, "audio": 1}``)
+    are normalised to sum to one; the default is the plain mean. With
+    ``learn_weights=True`` the weights start there and are trained (kept positive
+    and summing to one by a softmax).
+    """
+
+    def __init__(
+        self,
+        dims: Mapping[str, int],
+        num_classes: int,
+        weights: Mapping[str, float] | None = None,
+        learn_weights: bool = False,
+    ) -> None:
+        super().__init__(dims)
+        self.out_dim = num_classes
+        self.classifiers = nn.ModuleDict(
+            {m: nn.Linear(d, num_classes) for m, d in self.dims.items()}
+        )
+        log_weights = torch.tensor([math.log(w) for w in self._normalised(weights)])
+        if learn_weights:
+            self.log_weights = nn.Parameter(log_weights)
+        else:
+            self.register_buffer("log_weights", log_weights)
+
+    def _normalised(self, weights: Mapping[str, float] | None) -> list[float]:
+        if weights is None:
+            return [1.0 / len(self.modalities)] * len(self.modalities)
+        if set(weights) != set(self.modalities):
+            raise ValueError(
+                f"LateFusion: weights must have exactly the modalities {list(self.modalities)}, "
+                f"got {list(weights)}"
+            )
+        for modality, weight in weights.items():
+            if not weight > 0:
+                raise ValueError(
+                    f"LateFusion: weights[{modality!r}] must be positive, got {weight!r}"
+                )
+        total = sum(weights.values())
+        return [weights[m] / total for m in self.modalities]
+
+    def modality_weights(self) -> dict[str, float]:
+        """The current weight of each modality's logits (they sum to one)."""
+        weights = torch.softmax(self.log_weights.detach(), dim=0)
+        return {m: float(w) for m, w in zip(self.modalities, weights)}
+
+    def modality_logits(self, features: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """{modality: (B, D_m)} -> {modality: (B, num_classes)}, each classifier on its own."""
+        zs = self.check(features)
+        return {m: self.classifiers[m](z) for m, z in zip(self.modalities, zs)}
+
+    def forward(self, features: Mapping[str, Tensor]) -> Tensor:
+        """{modality: (B, D_m)} -> weighted mean of the per-modality logits (B, num_classes)."""
+        logits = torch.stack(list(self.modality_logits(features).values()), dim=1)  # (B, M, C)
+        weights = torch.softmax(self.log_weights, dim=0)  # (M,)
+        return (weights[None, :, None] * logits).sum(dim=1)
+
+
+class GatedFusion(Fusion):
+    """Dynamic fusion: a gate decides, per sample, how much each modality counts.
+
+    Each modality is projected to ``out_dim``; a small gate network reads all the
+    embeddings and outputs softmax weights over the M modalities; the output is the
+    weighted sum of the projections (B, out_dim). The weights of the last forward
+    pass are kept, detached, in ``last_weights`` (B, M), columns in the order of
+    ``modalities``, for plots. A multi-modality form of the gated multimodal unit
+    (Arevalo et al., 2017).
+    """
+
+    def __init__(self, dims: Mapping[str, int], out_dim: int, hidden: int = 64) -> None:
+        super().__init__(dims)
+        self.out_dim = out_dim
+        self.projections = nn.ModuleDict({m: nn.Linear(d, out_dim) for m, d in self.dims.items()})
+        self.gate = nn.Sequential(
+            nn.Linear(sum(self.dims.values()), hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, len(self.modalities)),
+        )
+        self.last_weights: Tensor | None = None
+
+    def forward(self, features: Mapping[str, Tensor]) -> Tensor:
+        """{modality: (B, D_m)} -> (B, out_dim)."""
+        zs = self.check(features)
+        weights = torch.softmax(self.gate(torch.cat(zs, dim=1)), dim=1)  # (B, M)
+        projected = torch.stack(
+            [self.projections[m](z) for m, z in zip(self.modalities, zs)], dim=1
+        )  # (B, M, out_dim)
+        self.last_weights = weights.detach()
+        return (weights.unsqueeze(-1) * projected).sum(dim=1)
