@@ -104,9 +104,31 @@ def _per_waveform(waveform: Tensor, transform: torch.nn.Module) -> Tensor:
     everything but the batch dimension of a 4-D input; a ``(batch, 1, n)`` layout makes
     that max per waveform, so a clip does not depend on which other clips share its batch.
     """
-    transform = transform.to(device=waveform.device, dtype=waveform.dtype)
     out = transform(waveform.reshape(-1, 1, waveform.shape[-1]))  # (N, 1, F, frames)
     return out.reshape(*waveform.shape[:-1], *out.shape[-2:])
+
+
+class LogMelSpectrogram(torch.nn.Module):
+    """Log-mel spectrogram in decibels as a module: ``(..., n)`` -> ``(..., n_mels, frames)``.
+
+    ``torchaudio.transforms.MelSpectrogram`` (Hann window, reflect padding, power 2)
+    followed by ``torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)``,
+    with ``frames = 1 + n // hop_length``. ``top_db`` clips each waveform's spectrogram
+    to at most ``top_db`` dB below its own peak (``None``: no clipping).
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 400, hop_length: int = 160,
+                 n_mels: int = 64, top_db: float | None = 80.0) -> None:
+        super().__init__()
+        self.n_mels, self.n_fft, self.hop_length = n_mels, n_fft, hop_length
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels
+        )
+        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        _check_args(waveform, self.n_fft, self.hop_length)
+        return _per_waveform(waveform, torch.nn.Sequential(self.mel, self.to_db))
 
 
 def log_mel(
@@ -119,19 +141,11 @@ def log_mel(
 ) -> Tensor:
     """Log-mel spectrogram in decibels: ``(..., n)`` -> ``(..., n_mels, frames)``.
 
-    ``torchaudio.transforms.MelSpectrogram`` (Hann window, reflect padding, power 2)
-    followed by ``torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)``.
-    ``top_db`` clips each waveform's spectrogram to at most ``top_db`` dB below its
-    own peak (``None``: no clipping).
+    The one-call form of :class:`LogMelSpectrogram`.
     """
     _check_args(waveform, n_fft, hop_length)
-    transform = torch.nn.Sequential(
-        torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels
-        ),
-        torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db),
-    )
-    return _per_waveform(waveform, transform)
+    transform = LogMelSpectrogram(sample_rate, n_fft, hop_length, n_mels, top_db)
+    return transform.to(device=waveform.device, dtype=waveform.dtype)(waveform)
 
 
 def mfcc(
@@ -155,5 +169,5 @@ def mfcc(
         sample_rate=sample_rate,
         n_mfcc=n_mfcc,
         melkwargs={"n_fft": n_fft, "hop_length": hop_length, "n_mels": n_mels},
-    )
+    ).to(device=waveform.device, dtype=waveform.dtype)
     return _per_waveform(waveform, transform)

@@ -4,7 +4,7 @@
 - ``AudioEncoder``: small CNN over a log-mel spectrogram (B, n_mels, T); with
   ``waveform_input=True`` it computes the log-mel itself from a waveform (B, n_samples).
 - ``MLPEncoder``: multilayer perceptron for feature vectors (B, in_dim).
-- ``LogMelSpectrogram``: the audio front end (torchaudio MelSpectrogram + AmplitudeToDB).
+- ``LogMelSpectrogram`` (from ``course_lib.features.audio``): the audio front end.
 
 Every encoder exposes ``out_dim`` and checks its input, naming its modality in errors.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torchaudio
 from torch import Tensor, nn
 
+from course_lib.features.audio import LogMelSpectrogram
 from course_lib.models.checks import check_shape
 
 
@@ -82,37 +82,6 @@ class ImageEncoder(nn.Module):
                 f"got shape {tuple(x.shape)}"
             )
         return self.cnn(x)
-
-
-class LogMelSpectrogram(nn.Module):
-    """Waveforms (B, n_samples) -> log-mel spectrograms in dB (B, n_mels, T).
-
-    T = 1 + n_samples // hop_length (torchaudio pads the ends). ``top_db`` clips
-    each clip at ``top_db`` decibels below that clip's own maximum.
-    """
-
-    def __init__(
-        self,
-        sample_rate: int = 16_000,
-        n_fft: int = 400,
-        hop_length: int = 160,
-        n_mels: int = 64,
-        top_db: float | None = 80.0,
-    ) -> None:
-        super().__init__()
-        self.n_mels = n_mels
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels
-        )
-        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
-
-    def forward(self, waveform: Tensor) -> Tensor:
-        """(B, n_samples) -> (B, n_mels, T)."""
-        check_shape(waveform, "LogMelSpectrogram: waveform", ("B", "n_samples"))
-        # AmplitudeToDB applies top_db per item only for 4-D input (B, 1, n_mels, T);
-        # on (B, n_mels, T) it would clip every clip against the loudest clip of the batch.
-        mel = self.mel(waveform.unsqueeze(1))
-        return self.to_db(mel).squeeze(1)
 
 
 class AudioEncoder(nn.Module):
