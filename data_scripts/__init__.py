@@ -1,0 +1,1 @@
+"""Command-line generators that make every dataset of the course ahead of time."""
