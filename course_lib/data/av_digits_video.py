@@ -9,10 +9,13 @@ audio track that covers the same 2 seconds (8 kHz):
   mouth moves while a person speaks), so audio and video share a visible moment in time.
 * audio: the same digit spoken by one of several eSpeak NG voices at a random onset, in pink
   background noise at a random signal-to-noise ratio.
+* degradation: in a fifth of the clips the video is blurred until the digit's shape is
+  lost (its motion stays visible), in another fifth the audio drowns in noise; never both.
+  Each modality alone therefore misses some digits that the other one still shows.
 
-Labels: ``digit`` (0-9, in both modalities), ``motion`` (video only), ``voice`` (audio only)
-and ``onset`` (seconds; when the word starts). Clips are split into train/val/test so that
-no MNIST image appears in two splits. Usage::
+Labels: ``digit`` (0-9, in both modalities), ``motion`` (video only), ``voice`` (audio only),
+``onset`` (seconds; when the word starts) and ``degraded`` (0 none, 1 video, 2 audio). Clips
+are split into train/val/test so that no MNIST image appears in two splits. Usage::
 
     from course_lib.data.av_digits_video import AVDigitsVideo
     train = AVDigitsVideo("train")                        # generated once, then cached
@@ -54,6 +57,9 @@ VOICES: tuple[tuple[str, int], ...] = (
     ("en-gb-x-rp+f3", 65),
 )
 
+#: What the ``degraded`` label means: which modality, if any, a clip has heavily corrupted.
+DEGRADED: tuple[str, ...] = ("none", "video", "audio")
+
 #: In synchrony mode a mismatched pair's audio starts at least this many seconds away from the video's word.
 SYNC_MIN_SHIFT = 0.5
 
@@ -73,13 +79,16 @@ def default_params(fast: bool) -> dict[str, Any]:
         "rates": [170] if fast else [140, 170, 200],  # words per minute: an utterance per voice, digit, rate
         "sample_rate": 8000,
         "silent_brightness": 0.55,  # digit brightness while it is not spoken (1.0 while spoken)
-        "blur": [0.0, 1.5],  # range of the per-clip Gaussian blur (sigma, pixels) of the digit
-        "video_noise": [0.05, 0.3],  # range of the per-clip pixel noise standard deviation
+        "blur": [0.0, 1.0],  # range of the per-clip Gaussian blur (sigma, MNIST pixels) of the digit
+        "video_noise": [0.05, 0.25],  # range of the per-clip pixel noise standard deviation
         "distractor_prob": 0.8,
         "distractor_size": 12,
         "clutter_per_frame": 1.0,  # mean number of clutter strokes drawn in each frame
         "flicker": 0.25,  # each frame's brightness is scaled by a factor in [1 - flicker, 1]
-        "snr_db": [-12.0, 6.0],  # range of the per-clip speech-to-noise ratio; None: no noise
+        "snr_db": [-3.0, 9.0],  # range of the per-clip speech-to-noise ratio; None: no noise
+        "degraded_fraction": 0.2,  # share of clips with a degraded video, and again with a degraded audio
+        "degraded_blur": [3.0, 4.5],  # blur of a degraded video: the digit's shape is lost, its motion is not
+        "degraded_snr_db": [-14.0, -8.0],  # speech-to-noise ratio of a degraded audio track
     }
 
 
@@ -104,12 +113,15 @@ def _check_params(params: dict[str, Any]) -> None:
         raise ValueError("voices and rates must each hold at least one entry")
     if not 0 < params["digit_size"] <= params["size"]:
         raise ValueError(f"digit_size must be in (0, size={params['size']}], got {params['digit_size']}")
-    for key in ("blur", "video_noise"):
+    for key in ("blur", "video_noise", "degraded_blur"):
         lo, hi = params[key]
         if not 0 <= lo <= hi:
             raise ValueError(f"{key} must be a range [low, high] with 0 <= low <= high, got {params[key]}")
-    if params["snr_db"] is not None and params["snr_db"][0] > params["snr_db"][1]:
-        raise ValueError(f"snr_db must be a range [low, high] or None, got {params['snr_db']}")
+    for key in ("snr_db", "degraded_snr_db"):
+        if params[key] is not None and params[key][0] > params[key][1]:
+            raise ValueError(f"{key} must be a range [low, high] or None, got {params[key]}")
+    if not 0 <= params["degraded_fraction"] <= 0.5:
+        raise ValueError(f"degraded_fraction must be in [0, 0.5] (video and audio each), got {params['degraded_fraction']}")
     if not 0 <= params["distractor_prob"] <= 1 or not 0 <= params["flicker"] < 1:
         raise ValueError("distractor_prob must be in [0, 1] and flicker in [0, 1)")
 
@@ -181,14 +193,42 @@ def _split_pools(labels: np.ndarray, sizes: list[int], rng: np.random.Generator)
     return pools
 
 
+def _speech_track(wave: np.ndarray, n_samples: int, snr_db: float | None, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """(n_samples,) float64 audio with ``wave`` at a random start in pink noise, peak 0.9; and the start."""
+    start = int(rng.integers(0, n_samples - len(wave) + 1))
+    audio = np.zeros(n_samples)
+    audio[start : start + len(wave)] = wave  # the word has unit RMS
+    if snr_db is not None:
+        audio += pink_noise(n_samples, rng) * 10 ** (-snr_db / 20)
+    return audio * (0.9 / np.abs(audio).max()), start
+
+
+def _drifting_distractor(image: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """(T, H, W) float32: a small, faint digit that drifts slowly from a random place."""
+    frames, half = params["frames"], params["distractor_size"] / 2
+    low, high = half, params["size"] - half
+    drift = rng.uniform(low, high, size=2) + np.outer(np.arange(frames), rng.uniform(-0.3, 0.3, size=2))
+    faint = np.full(frames, rng.uniform(0.35, 0.7), np.float32)
+    return render_moving_digit(
+        image, np.clip(drift, low, high), size=params["size"], digit_size=params["distractor_size"], intensity=faint
+    )
+
+
+def _conditions(count: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """(count,) int64 in random order: ``fraction`` of 1 (video degraded), as many 2 (audio degraded), 0 elsewhere."""
+    k = round(count * fraction)
+    return rng.permutation(np.repeat(np.arange(3), [count - 2 * k, k, k])).astype(np.int64)
+
+
 def generate(params: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
     """Make every clip from ``params`` and ``seed`` (deterministic: same inputs, same bytes).
 
     Returns, with N = n_train + n_val + n_test clips (train first, then val, then test):
         video (N, T, H, W) uint8; audio (N, S) int16 with S = T / fps * sample_rate;
-        digit, motion, voice, onset_frame (N,) int64; onset, speech_duration, snr_db, blur,
-        noise_std (N,) float32 (onset and duration in seconds); position (N, T, 2) float32
-        centre (x, y) of the digit in each frame; split (N,) int8 (0 train, 1 val, 2 test);
+        digit, motion, voice, onset_frame, degraded (N,) int64 (degraded indexes
+        :data:`DEGRADED`); onset, speech_duration, snr_db, blur, noise_std (N,) float32
+        (seconds, dB, pixels; snr_db is inf without noise); position (N, T, 2) float32 centre
+        (x, y) of the digit in each frame; split (N,) int8 (0 train, 1 val, 2 test);
         image_index, distractor_index (N,) int64 rows of :func:`load_mnist` (-1: no distractor).
     """
     _check_params(params)
@@ -207,52 +247,49 @@ def generate(params: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
         raise ValueError(f"clips of {frames / fps:.2f} s are shorter than the longest utterance ({longest / sr:.2f} s)")
     margin = params["digit_size"] * 0.1  # part of MNIST's blank border may leave the frame, the ink stays
     low, high = params["digit_size"] / 2 - margin, size - params["digit_size"] / 2 + margin
-    d_low, d_high = params["distractor_size"] / 2, size - params["distractor_size"] / 2
 
     n = sum(sizes)
     out = {
         "video": np.empty((n, frames, size, size), np.uint8),
         "audio": np.empty((n, n_samples), np.int16),
         "position": np.empty((n, frames, 2), np.float32),
-        **{key: np.empty(n, np.int64) for key in ("digit", "motion", "voice", "onset_frame", "image_index", "distractor_index")},
+        **{key: np.empty(n, np.int64) for key in
+           ("digit", "motion", "voice", "onset_frame", "degraded", "image_index", "distractor_index")},
         **{key: np.empty(n, np.float32) for key in ("onset", "speech_duration", "snr_db", "blur", "noise_std")},
         "split": np.repeat(np.arange(len(sizes), dtype=np.int8), sizes),
     }
     progress = tqdm(total=n, desc=f"{NAME}: clips", leave=False)
     row = 0
     for s, count in enumerate(sizes):
-        digits = _balanced(count, 10, rng)
-        motion_ids = _balanced(count, len(params["motions"]), rng)
-        voices = _balanced(count, len(bank), rng)
+        labels_of_split = zip(
+            _balanced(count, 10, rng),
+            _balanced(count, len(params["motions"]), rng),
+            _balanced(count, len(bank), rng),
+            _conditions(count, params["degraded_fraction"], rng),
+        )
         unused = [list(rng.permutation(pool)) for pool in pools[s]]
-        for digit, motion, voice in zip(digits, motion_ids, voices):
-            image = unused[digit].pop()
-
+        for digit, motion, voice, degraded in labels_of_split:
+            # audio: the word at a random onset, in noise (much louder noise when the audio is degraded)
             wave = bank[voice][digit][rng.integers(len(params["rates"]))]
-            start = int(rng.integers(0, n_samples - len(wave) + 1))
-            audio = np.zeros(n_samples)
-            audio[start : start + len(wave)] = wave
-            if params["snr_db"] is not None:
-                snr = rng.uniform(*params["snr_db"])
-                audio += pink_noise(n_samples, rng) * 10 ** (-snr / 20)
-                out["snr_db"][row] = snr
-            else:
-                out["snr_db"][row] = np.inf
-            audio *= 0.9 / np.abs(audio).max()
+            snr = params["degraded_snr_db"] if degraded == 2 else params["snr_db"]
+            snr = None if snr is None else rng.uniform(*snr)
+            audio, start = _speech_track(wave, n_samples, snr, rng)
             onset, duration = start / sr, len(wave) / sr
 
+            # video: the digit on its path, lit while spoken, blurred (heavily when the video is degraded)
+            image = unused[digit].pop()
             path = trajectory(params["motions"][motion], frames, low, high, rng)
             light = speech_brightness(onset, duration, frames, fps, params["silent_brightness"])
-            sigma = rng.uniform(*params["blur"])
-            digit_image = cv2.GaussianBlur(images[image], (0, 0), sigma) if sigma > 0 else images[image]
-            clip = render_moving_digit(digit_image, path, size=size, digit_size=params["digit_size"], intensity=light)
+            sigma = rng.uniform(*(params["degraded_blur"] if degraded == 1 else params["blur"]))
+            ink = images[image].astype(np.float32) / 255
+            if sigma > 0:  # blur, then restore the peak so that a blurred digit stays as bright
+                ink = cv2.GaussianBlur(ink, (0, 0), sigma)
+                ink *= 1 / ink.max()
+            clip = render_moving_digit(ink, path, size=size, digit_size=params["digit_size"], intensity=light)
             distractor = -1
             if rng.random() < params["distractor_prob"]:
-                other = (digit + rng.integers(1, 10)) % 10
-                distractor = int(rng.choice(pools[s][other]))
-                drift = rng.uniform(d_low, d_high, size=2) + np.outer(np.arange(frames), rng.uniform(-0.3, 0.3, size=2))
-                faint = np.full(frames, rng.uniform(0.35, 0.7), np.float32)
-                clip = np.maximum(clip, render_moving_digit(images[distractor], np.clip(drift, d_low, d_high), size=size, digit_size=params["distractor_size"], intensity=faint))
+                distractor = int(rng.choice(pools[s][(digit + rng.integers(1, 10)) % 10]))
+                clip = np.maximum(clip, _drifting_distractor(images[distractor], params, rng))
             clip = np.maximum(clip, _clutter(frames, size, params["clutter_per_frame"], rng))
             clip *= rng.uniform(1 - params["flicker"], 1, size=(frames, 1, 1)).astype(np.float32)
             noise_std = rng.uniform(*params["video_noise"])
@@ -262,10 +299,12 @@ def generate(params: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
             out["audio"][row] = np.round(audio * 32767)
             out["position"][row] = path
             out["digit"][row], out["motion"][row], out["voice"][row] = digit, motion, voice
+            out["degraded"][row] = degraded
             out["onset"][row], out["speech_duration"][row] = onset, duration
             out["onset_frame"][row] = min(int(onset * fps), frames - 1)
-            out["image_index"][row], out["distractor_index"][row] = image, distractor
+            out["snr_db"][row] = np.inf if snr is None else snr
             out["blur"][row], out["noise_std"][row] = sigma, noise_std
+            out["image_index"][row], out["distractor_index"][row] = image, distractor
             row += 1
             progress.update()
     progress.close()
@@ -332,9 +371,10 @@ class AVDigitsVideo(Dataset):
 
     Items:
         video float32 (T, 1, H, W) in [0, 1]; audio float32 (S,) in [-1, 1]; digit, motion,
-        voice, label (= digit) int64 scalars; onset float32 scalar (seconds). In synchrony
-        mode also ``sync`` int64 (1 or 0) and ``offset`` float32 (audio onset minus video
-        onset, seconds); digit, motion, label and onset then describe the video, voice the audio.
+        voice, degraded (see :data:`DEGRADED`), label (= digit) int64 scalars; onset float32
+        scalar (seconds). In synchrony mode also ``sync`` int64 (1 or 0) and ``offset`` float32
+        (audio onset minus video onset, seconds); voice then describes the audio, the other
+        labels the video.
     """
 
     def __init__(
@@ -359,7 +399,7 @@ class AVDigitsVideo(Dataset):
         self.split, self.pairing = split, pairing
         self.video = arrays["video"][rows]
         self.audio = arrays["audio"][rows]
-        self.labels = {key: arrays[key][rows] for key in ("digit", "motion", "voice", "onset")}
+        self.labels = {key: arrays[key][rows] for key in ("digit", "motion", "voice", "onset", "degraded")}
         self.partners = None
         if pairing == "synchrony":
             rng = np.random.default_rng([SEED, SPLITS.index(split)])
@@ -385,6 +425,7 @@ class AVDigitsVideo(Dataset):
             "motion": torch.tensor(self.labels["motion"][clip]),
             "voice": torch.tensor(self.labels["voice"][source]),
             "onset": torch.tensor(self.labels["onset"][clip]),
+            "degraded": torch.tensor(self.labels["degraded"][clip]),
             "label": torch.tensor(self.labels["digit"][clip]),
         }
         if self.partners is not None:

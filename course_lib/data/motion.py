@@ -58,7 +58,7 @@ def trajectory(pattern: str, frames: int, low: float, high: float, rng: np.rando
     t = np.linspace(0.0, 1.0, frames)  # time from the first to the last frame
 
     if pattern in _LINEAR:
-        distance = span * rng.uniform(0.6, 1.0)  # speed jitter: 60% to 100% of the range
+        distance = span * rng.uniform(0.7, 1.0)  # speed jitter: 70% to 100% of the range
         axes = []
         for direction in _LINEAR[pattern]:
             if direction == 0:  # this axis does not move
@@ -79,9 +79,9 @@ def trajectory(pattern: str, frames: int, low: float, high: float, rng: np.rando
         return np.stack([centre[0] + radius * np.cos(angle), centre[1] + radius * np.sin(angle)], axis=1)
 
     if pattern == "zigzag":
-        amplitude = span * rng.uniform(0.2, 0.3)
+        amplitude = span * rng.uniform(0.25, 0.35)
         period = rng.uniform(4.0, 6.0)  # frames per up-and-down cycle
-        distance = span * rng.uniform(0.6, 1.0)
+        distance = span * rng.uniform(0.7, 1.0)
         start = rng.uniform(low, high - distance)
         x = start + distance * t
         if rng.random() < 0.5:  # right to left as often as left to right

@@ -53,6 +53,14 @@ class SpeechUnavailableError(RuntimeError):
     """Neither espeakng-loader nor a system libespeak-ng could be found."""
 
 
+def _unload(lib: ctypes.CDLL) -> None:
+    """Close the library so that the next load starts from fresh internal state."""
+    import _ctypes
+
+    close = getattr(_ctypes, "dlclose", None) or _ctypes.FreeLibrary
+    close(lib._handle)
+
+
 @lru_cache(maxsize=1)
 def _library() -> tuple[str, bytes | None]:
     """Path of the eSpeak NG shared library and of its data folder (None: its default)."""
@@ -93,14 +101,6 @@ def _declare(lib: ctypes.CDLL) -> None:
         ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
         ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
     ]
-
-
-def _unload(lib: ctypes.CDLL) -> None:
-    """Close the library so that the next load starts from fresh internal state."""
-    import _ctypes
-
-    close = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary")
-    close(lib._handle)
 
 
 def _espeak_samples(text: str, voice: str, rate: int, pitch: int) -> np.ndarray:

@@ -1,0 +1,4 @@
+"""Experiments shared by a notebook and its benchmark, so both run the same code.
+
+- ``av_digits_fusion``: unimodal baselines and every fusion method on AV-Digits (notebook 03).
+"""

@@ -1,0 +1,89 @@
+"""The AV-Digits fusion experiment of notebook 03: models, audio front end, data, table."""
+import pytest
+import torch
+
+from course_lib.experiments import av_digits_fusion as avf
+from course_lib.models import GatedFusion, LateFusion
+
+BATCH = 4
+FRAMES = 1 + 16_000 // avf.HOP_LENGTH
+
+
+def random_batch() -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return {"image": torch.rand(BATCH, 1, 28, 28, generator=generator),
+            "audio": torch.randn(BATCH, avf.N_MELS, FRAMES, generator=generator),
+            "label": torch.arange(BATCH)}
+
+
+@pytest.mark.parametrize("method", list(avf.METHODS))
+def test_every_method_maps_a_batch_to_logits(method):
+    model = avf.build_model(method)
+    logits = model(random_batch())
+    assert logits.shape == (BATCH, avf.NUM_CLASSES)
+    logits.sum().backward()
+    used = list(model.encoders)
+    assert used == ([method] if method in avf.UNIMODAL else list(avf.UNIMODAL))
+    for modality in used:
+        grads = [p.grad for p in model.encoders[modality].parameters()]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads), f"no gradient reaches the {modality} encoder"
+
+
+def test_methods_share_encoders_and_head_size():
+    concat, gated, late = (avf.build_model(m) for m in ("concat", "gated", "late"))
+    assert isinstance(gated.fusion, GatedFusion) and isinstance(late.fusion, LateFusion)
+    assert isinstance(late.head, torch.nn.Identity)
+    for modality in avf.UNIMODAL:
+        assert str(concat.encoders[modality]) == str(gated.encoders[modality])
+    assert str(concat.head) == str(gated.head)
+
+
+def test_unknown_method_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown method 'sum'"):
+        avf.build_model("sum")
+    with pytest.raises(ValueError, match="optimizer must be"):
+        avf.make_optimizer("lbfgs", avf.build_model("image").parameters())
+
+
+def test_front_end_removes_gain_and_has_the_expected_shape():
+    generator = torch.Generator().manual_seed(0)
+    t = torch.arange(16_000) / 16_000
+    speech_like = torch.sin(2 * torch.pi * 300 * t) * (t > 0.3) * (t < 0.6)
+    clips = torch.stack([speech_like, 0.05 * torch.randn(16_000, generator=generator)]) * 0.5
+    frontend = avf.NormalizedLogMel().fit(clips)
+    features = frontend(clips)
+    assert features.shape == (2, avf.N_MELS, FRAMES)
+    torch.testing.assert_close(features.mean(dim=-1), torch.zeros(2, avf.N_MELS), atol=1e-4, rtol=0)
+    torch.testing.assert_close(frontend(clips * 0.1), features, atol=1e-3, rtol=1e-3)
+    pcm = (clips * 32767).round().to(torch.int16)
+    torch.testing.assert_close(avf.chunked(frontend, pcm, chunk=1), features, atol=1e-2, rtol=1e-3)
+
+
+def test_tensor_dict_dataset_rows_and_length_check():
+    data = avf.TensorDictDataset({"image": torch.zeros(3, 1, 2, 2), "label": torch.tensor([4, 5, 6])})
+    assert len(data) == 3 and data[1]["label"] == 5 and data[1]["image"].shape == (1, 2, 2)
+    with pytest.raises(ValueError, match="same length"):
+        avf.TensorDictDataset({"image": torch.zeros(3, 1), "label": torch.zeros(2)})
+
+
+def test_markdown_table_has_one_line_per_row():
+    rows = [{"name": "image only", "accuracy": 0.5, "macro_f1": 0.25, "parameters": 1234, "seconds": 1.0},
+            {"name": "late", "accuracy": 0.875, "macro_f1": 0.8, "parameters": 99, "seconds": 2.5}]
+    table = avf.markdown_table(rows).splitlines()
+    assert len(table) == 4
+    assert table[2] == "| image only | 50.0 % | 25.0 % | 1,234 | 1.0 |"
+    assert "87.5 %" in table[3]
+
+
+@pytest.mark.parametrize("method", ["concat", "gated"])
+def test_parameter_groups_cover_every_parameter_once(method):
+    model = avf.build_model(method)
+    groups = avf.parameter_groups(model, lr=1e-3, gate_lr_scale=0.1)
+    grouped = [id(p) for group in groups for p in group["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())
+    if method == "gated":
+        gate = {id(p) for p in model.fusion.gate.parameters()}
+        assert [group["lr"] for group in groups] == [1e-3, pytest.approx(1e-4)]
+        assert {id(p) for p in groups[1]["params"]} == gate
+    else:
+        assert [group["lr"] for group in groups] == [1e-3]

@@ -1,0 +1,133 @@
+"""The pieces a notebook builds inline agree with the library versions it switches to.
+
+A notebook tags the code cells that define its inline versions with the cell tag
+``inline``. Those cells must run on their own (no data, no earlier cells): this test
+executes them, copies the inline module's weights into the ``course_lib`` module and
+checks that both give the same outputs; inline losses and optimizers are checked
+against ``torch.nn.functional`` and ``torch.optim``.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib.models import ConcatFusion, GatedFusion, LateFusion, LowRankFusion, TensorFusion
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+FUSION_NOTEBOOK = NOTEBOOK_DIR / "03_fusion_architectures.ipynb"
+DIMS = {"image": 6, "audio": 5}
+OUT_DIM = 7
+NUM_CLASSES = 4
+BATCH = 8
+
+
+def inline_namespace(path: Path) -> dict:
+    """Execute the cells of ``path`` tagged ``inline``, in order, in one fresh namespace."""
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "inline" in c.metadata.get("tags", [])]
+    assert cells, f"{path.name} has no code cell tagged 'inline'"
+    namespace: dict = {"__name__": "inline_cells"}
+    for cell in cells:
+        exec(compile(cell.source, f"{path.name}:inline", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def inline() -> dict:
+    if not FUSION_NOTEBOOK.exists():
+        pytest.fail(f"{FUSION_NOTEBOOK} is missing")
+    return inline_namespace(FUSION_NOTEBOOK)
+
+
+def random_features(seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {m: torch.randn(BATCH, d, generator=generator) for m, d in DIMS.items()}
+
+
+#: inline class name -> (its keyword arguments, the library module, library state keys it lacks).
+FUSIONS = {
+    "SimpleEarlyFusion": ({"out_dim": OUT_DIM}, lambda: ConcatFusion(DIMS, out_dim=OUT_DIM), set()),
+    "SimpleLateFusion": ({"num_classes": NUM_CLASSES}, lambda: LateFusion(DIMS, num_classes=NUM_CLASSES),
+                         {"log_weights"}),
+    "SimpleGatedFusion": ({"out_dim": OUT_DIM, "hidden": 16},
+                          lambda: GatedFusion(DIMS, out_dim=OUT_DIM, hidden=16), set()),
+    "SimpleTensorFusion": ({"out_dim": OUT_DIM}, lambda: TensorFusion(DIMS, out_dim=OUT_DIM), set()),
+    "SimpleLowRankFusion": ({"out_dim": OUT_DIM, "rank": 3},
+                            lambda: LowRankFusion(DIMS, out_dim=OUT_DIM, rank=3), set()),
+}
+
+
+@pytest.mark.parametrize("name", list(FUSIONS))
+def test_inline_fusion_matches_library(inline, name):
+    kwargs, make_library, library_only = FUSIONS[name]
+    assert name in inline, f"the inline cells define no {name}"
+    torch.manual_seed(1)
+    mine = inline[name](DIMS, **kwargs)
+    torch.manual_seed(2)
+    library = make_library()
+    features = random_features()
+    assert not torch.allclose(mine(features), library(features)), "different weights should give different outputs"
+
+    missing, unexpected = library.load_state_dict(mine.state_dict(), strict=False)
+    assert set(missing) == library_only and not unexpected, (missing, unexpected)
+    torch.testing.assert_close(mine(features), library(features))
+    reordered = dict(reversed(list(features.items())))
+    torch.testing.assert_close(library(reordered), library(features))
+
+
+def test_inline_gate_weights_match_library(inline):
+    torch.manual_seed(0)
+    mine = inline["SimpleGatedFusion"](DIMS, out_dim=OUT_DIM, hidden=16)
+    library = GatedFusion(DIMS, out_dim=OUT_DIM, hidden=16)
+    library.load_state_dict(mine.state_dict())
+    features = random_features(3)
+    library(features)
+    weights = mine.gate_weights(features)
+    assert weights.shape == (BATCH, len(DIMS))
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(BATCH))
+    torch.testing.assert_close(weights, library.last_weights)
+
+
+def test_inline_losses_match_torch(inline):
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(16, 10, generator=generator) * 5
+    targets = torch.randint(0, 10, (16,), generator=generator)
+    torch.testing.assert_close(inline["cross_entropy"](logits, targets), F.cross_entropy(logits, targets))
+    predictions, values = torch.randn(16, generator=generator), torch.randn(16, generator=generator)
+    torch.testing.assert_close(inline["mean_squared_error"](predictions, values), F.mse_loss(predictions, values))
+
+
+def tiny_regression(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1))
+    return model, torch.randn(32, 5, generator=generator), torch.randn(32, 1, generator=generator)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "reference"),
+    [
+        ("SimpleSGD", {"lr": 0.1, "momentum": 0.9}, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
+        ("SimpleSGD", {"lr": 0.1, "momentum": 0.0}, lambda p: torch.optim.SGD(p, lr=0.1)),
+        ("SimpleAdam", {"lr": 0.01}, lambda p: torch.optim.Adam(p, lr=0.01)),
+    ],
+)
+def test_inline_optimizer_matches_torch(inline, name, kwargs, reference):
+    model, x, y = tiny_regression()
+    twin = copy.deepcopy(model)
+    mine, theirs = inline[name](model.parameters(), **kwargs), reference(twin.parameters())
+    start = [p.detach().clone() for p in model.parameters()]
+    for _ in range(5):
+        for net, optimizer in ((model, mine), (twin, theirs)):
+            optimizer.zero_grad()
+            F.mse_loss(net(x), y).backward()
+            optimizer.step()
+    for p, q, p0 in zip(model.parameters(), twin.parameters(), start):
+        assert not torch.equal(p, p0), "the optimizer did not change the parameters"
+        torch.testing.assert_close(p, q)
