@@ -4,12 +4,14 @@ Logistic regression on fixed features, trained on the train split and scored on 
 split:
 
 * video, pooled frames: the mean and the maximum of the frames over time, for digit and motion;
-* video, motion profiles: each frame's row and column means (where the ink is, frame by frame),
-  for motion;
+* video, a tiny tracker that follows the brightest blob: its path (for motion) and the
+  patches around it averaged over the frames (for digit);
 * audio, log-mel statistics: the mean and standard deviation over time of a log-mel
   spectrogram (torchaudio), for digit and voice;
 * fusion for digit: the two feature sets side by side (early fusion), and the average of the
-  two unimodal models' probabilities (late fusion).
+  two unimodal models' probabilities (late fusion);
+* synchrony: matched and mismatched pairs (as ``pairing="synchrony"`` makes them), from how the
+  digit's brightness and the audio's loudness rise and fall together, frame by frame.
 
 Run from the repository root (full mode unless ``--fast``)::
 
@@ -25,6 +27,7 @@ import platform
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torchaudio
@@ -45,18 +48,69 @@ def pooled_frames(video: np.ndarray) -> np.ndarray:
     return np.concatenate([frames.mean(axis=1), frames.max(axis=1)], axis=1).reshape(len(video), -1)
 
 
-def motion_profiles(video: np.ndarray) -> np.ndarray:
-    """(N, T, H, W) uint8 -> (N, T*(H+W)): each frame's row means and column means."""
-    frames = video.astype(np.float32) / 255
-    return np.concatenate([frames.mean(axis=3), frames.mean(axis=2)], axis=2).reshape(len(video), -1)
+def track_brightest_blob(video: np.ndarray, crop: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """Follow the brightest blob (the lit digit) through each clip with a tiny hand-made tracker.
+
+    In every frame: smooth (Gaussian, sigma 2 px), keep the brightest 3% of the pixels, take
+    their intensity-weighted centre and cut a ``crop`` x ``crop`` patch around it (OpenCV).
+
+    Args:
+        video: (N, T, H, W) uint8.
+
+    Returns:
+        centres (N, T, 2) float32 (x, y) in pixels; crops (N, crop, crop) float32, the patches
+        averaged over the frames (motion-compensated averaging: the noise averages out).
+    """
+    n, frames, height, width = video.shape
+    ys, xs = np.mgrid[:height, :width]
+    centres = np.empty((n, frames, 2), np.float32)
+    crops = np.zeros((n, crop, crop), np.float32)
+    for i in range(n):
+        for k in range(frames):
+            frame = video[i, k].astype(np.float32) / 255
+            smooth = cv2.GaussianBlur(frame, (0, 0), 2.0)
+            weight = smooth * (smooth >= np.percentile(smooth, 97))
+            centre = (float((weight * xs).sum() / weight.sum()), float((weight * ys).sum() / weight.sum()))
+            centres[i, k] = centre
+            crops[i] += cv2.getRectSubPix(frame, (crop, crop), centre) / frames
+    return centres, crops
 
 
 def log_mel_stats(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """(N, S) int16 -> (N, 2*n_mels): mean and standard deviation over time of the log-mel spectrogram."""
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=256, hop_length=128, n_mels=40)
     with torch.no_grad():
-        spectrogram = torch.log(mel(torch.from_numpy(audio.astype(np.float32) / 32768)) + 1e-6)  # (N, 40, frames)
+        waves = torch.from_numpy(audio.astype(np.float32) / 32768)
+        spectrogram = torch.log(mel(waves) + 1e-6)  # (N, 40, steps)
     return torch.cat([spectrogram.mean(dim=2), spectrogram.std(dim=2)], dim=1).numpy()
+
+
+def synchrony_features(
+    video: np.ndarray, audio: np.ndarray, partners: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-by-frame agreement of the digit's brightness and the audio's loudness, for matched
+    and mismatched pairs.
+
+    Args:
+        video: (N, T, H, W) uint8 clips of one split; audio: (N, S) int16 tracks of the same clips;
+        partners: (N,) the clip whose audio each mismatched pair uses (as in synchrony mode).
+
+    Returns:
+        (2N, T) products of the standardized brightness (98th percentile of each frame) and
+        loudness (log RMS of the audio under each frame) profiles, and (2N,) sync labels 1/0.
+    """
+    n, frames = video.shape[:2]
+    brightness = np.percentile(video.reshape(n, frames, -1).astype(np.float32), 98, axis=2)
+    chunks = audio[:, : audio.shape[1] // frames * frames].astype(np.float32).reshape(n, frames, -1)
+    loudness = np.log(np.sqrt(np.mean(chunks**2, axis=2)) + 1.0)
+
+    def standardize(x: np.ndarray) -> np.ndarray:
+        return (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
+
+    brightness, loudness = standardize(brightness), standardize(loudness)
+    matched = brightness * loudness
+    mismatched = brightness * loudness[partners]
+    return np.concatenate([matched, mismatched]), np.repeat([1, 0], n)
 
 
 def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
@@ -69,7 +123,9 @@ def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) ->
 def scores(predicted: np.ndarray, target: np.ndarray, degraded: np.ndarray) -> dict[str, float]:
     """Accuracy on all clips and on the clips with no, a degraded video, or a degraded audio track."""
     correct = predicted == target
-    by_condition = {f"accuracy_{name}_degraded": float(np.mean(correct[degraded == k])) for k, name in enumerate(avv.DEGRADED)}
+    by_condition = {
+        f"accuracy_{name}_degraded": float(np.mean(correct[degraded == k])) for k, name in enumerate(avv.DEGRADED)
+    }
     return {"accuracy": float(np.mean(correct)), **by_condition}
 
 
@@ -101,44 +157,65 @@ def run(fast: bool) -> dict:
     params = manifest["params"]
     train, test = arrays["split"] == 0, arrays["split"] == 2
 
-    rows = []
-    probabilities = {}
-    features = {}
-
-    def timed_features(name, make):
+    def timed(make):
         begin = time.perf_counter()
-        features[name] = make()
-        return time.perf_counter() - begin
+        value = make()
+        return value, time.perf_counter() - begin
 
-    feature_seconds = {
-        "pooled frames": timed_features("pooled frames", lambda: pooled_frames(arrays["video"])),
-        "motion profiles": timed_features("motion profiles", lambda: motion_profiles(arrays["video"])),
-        "log-mel stats": timed_features("log-mel stats", lambda: log_mel_stats(arrays["audio"], params["sample_rate"])),
-    }
-    features["pooled frames + log-mel stats"] = np.concatenate([features["pooled frames"], features["log-mel stats"]], axis=1)
-    feature_seconds["pooled frames + log-mel stats"] = feature_seconds["pooled frames"] + feature_seconds["log-mel stats"]
+    features, seconds = {}, {}
+    features["pooled frames"], seconds["pooled frames"] = timed(lambda: pooled_frames(arrays["video"]))
+    (centres, crops), seconds["tracked crop"] = timed(lambda: track_brightest_blob(arrays["video"]))
+    path = np.concatenate([centres, centres - centres[:, :1]], axis=2)  # where, and how far from the start
+    features["blob track"], seconds["blob track"] = path.reshape(len(path), -1), seconds["tracked crop"]
+    features["tracked crop"] = crops.reshape(len(crops), -1)
+    features["log-mel stats"], seconds["log-mel stats"] = timed(
+        lambda: log_mel_stats(arrays["audio"], params["sample_rate"])
+    )
+    fused = "tracked crop + log-mel stats"
+    features[fused] = np.concatenate([features["tracked crop"], features["log-mel stats"]], axis=1)
+    seconds[fused] = seconds["tracked crop"] + seconds["log-mel stats"]
 
     experiments = [
         ("video", "pooled frames", "digit"),
+        ("video", "tracked crop", "digit"),
         ("video", "pooled frames", "motion"),
-        ("video", "motion profiles", "motion"),
+        ("video", "blob track", "motion"),
         ("audio", "log-mel stats", "digit"),
         ("audio", "log-mel stats", "voice"),
-        ("video + audio (early fusion)", "pooled frames + log-mel stats", "digit"),
+        ("video + audio (early fusion)", "tracked crop + log-mel stats", "digit"),
     ]
+    rows, probabilities = [], {}
     for modality, name, task in experiments:
-        begin = time.perf_counter()
-        proba = fit_predict(features[name][train], arrays[task][train], features[name][test])
-        seconds = time.perf_counter() - begin + feature_seconds[name]
+        x = features[name]
+        proba, fit_seconds = timed(lambda: fit_predict(x[train], arrays[task][train], x[test]))
         probabilities[(name, task)] = proba
-        rows.append({"modality": modality, "features": name, "task": task, "seconds": seconds,
-                     **scores(proba.argmax(axis=1), arrays[task][test], arrays["degraded"][test])})
-        print(f"{modality:30s} {name:32s} {task:7s} accuracy {rows[-1]['accuracy']:.3f} ({seconds:.1f} s)")
+        row = {"modality": modality, "features": name, "task": task, "seconds": fit_seconds + seconds[name]}
+        rows.append({**row, **scores(proba.argmax(axis=1), arrays[task][test], arrays["degraded"][test])})
+        print(f"{modality:30s} {name:30s} {task:7s} accuracy {rows[-1]['accuracy']:.3f} ({row['seconds']:.1f} s)")
 
-    late = (probabilities[("pooled frames", "digit")] + probabilities[("log-mel stats", "digit")]) / 2
+    late = (probabilities[("tracked crop", "digit")] + probabilities[("log-mel stats", "digit")]) / 2
+    parts = ("tracked crop", "log-mel stats")
+    unimodal_seconds = sum(row["seconds"] for row in rows if row["task"] == "digit" and row["features"] in parts)
     rows.append({"modality": "video + audio (late fusion)", "features": "mean of the two digit models' probabilities",
-                 "task": "digit", "seconds": 0.0, **scores(late.argmax(axis=1), arrays["digit"][test], arrays["degraded"][test])})
+                 "task": "digit", "seconds": unimodal_seconds,
+                 **scores(late.argmax(axis=1), arrays["digit"][test], arrays["degraded"][test])})
     print(f"late fusion digit accuracy {rows[-1]['accuracy']:.3f}")
+
+    def synchrony_pairs(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        of_split = arrays["split"] == avv.SPLITS.index(split)
+        partners = avv.AVDigitsVideo(split, arrays=arrays, pairing="synchrony").partners
+        x, y = synchrony_features(arrays["video"][of_split], arrays["audio"][of_split], partners)
+        return x, y, np.tile(arrays["degraded"][of_split], 2)
+
+    def synchrony() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        train_x, train_y, _ = synchrony_pairs("train")
+        test_x, test_y, test_degraded = synchrony_pairs("test")
+        return fit_predict(train_x, train_y, test_x).argmax(axis=1), test_y, test_degraded
+
+    (predicted, target, degraded), sync_seconds = timed(synchrony)
+    rows.append({"modality": "video + audio (synchrony pairs)", "features": "brightness x loudness per frame",
+                 "task": "sync", "seconds": sync_seconds, **scores(predicted, target, degraded)})
+    print(f"synchrony accuracy {rows[-1]['accuracy']:.3f}")
 
     return {
         "dataset": avv.NAME,
@@ -148,7 +225,9 @@ def run(fast: bool) -> dict:
         "generation_seconds": manifest["generation_seconds"],
         "load_seconds": round(load_seconds, 2),
         "statistics": statistics(arrays, fast),
-        "chance": {"digit": 0.1, "motion": 1 / len(params["motions"]), "voice": 1 / len(params["voices"])},
+        "chance": {
+            "digit": 0.1, "motion": 1 / len(params["motions"]), "voice": 1 / len(params["voices"]), "sync": 0.5
+        },
         "baselines": rows,
         "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
     }
@@ -162,7 +241,7 @@ def write(results: dict) -> None:
         "",
         f"Logistic regression on fixed features; trained on {results['clips']['train']} clips, "
         f"scored on the {results['clips']['test']} test clips. Chance: digit {results['chance']['digit']:.1%}, "
-        f"motion {results['chance']['motion']:.1%}, voice {results['chance']['voice']:.1%}.",
+        f"motion {results['chance']['motion']:.1%}, voice {results['chance']['voice']:.1%}, sync 50%.",
         "",
         "The last three columns split the test accuracy by the clip's degradation: none, a blurred",
         "video, or an audio track drowned in noise.",
@@ -172,8 +251,9 @@ def write(results: dict) -> None:
     ]
     for row in results["baselines"]:
         lines.append(
-            f"| {row['modality']} | {row['features']} | {row['task']} | {row['accuracy']:.1%} | {row['seconds']:.1f} "
-            f"| {row['accuracy_none_degraded']:.1%} | {row['accuracy_video_degraded']:.1%} | {row['accuracy_audio_degraded']:.1%} |"
+            f"| {row['modality']} | {row['features']} | {row['task']} | {row['accuracy']:.1%} "
+            f"| {row['seconds']:.1f} | {row['accuracy_none_degraded']:.1%} | {row['accuracy_video_degraded']:.1%} "
+            f"| {row['accuracy_audio_degraded']:.1%} |"
         )
     stats = results["statistics"]
     lines += [

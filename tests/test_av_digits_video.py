@@ -41,7 +41,8 @@ def centre_of_mass(frames: np.ndarray) -> np.ndarray:
     weights = frames.astype(np.float64)
     ys, xs = np.mgrid[: frames.shape[1], : frames.shape[2]]
     total = weights.sum(axis=(1, 2))
-    return np.stack([(weights * xs).sum(axis=(1, 2)) / total, (weights * ys).sum(axis=(1, 2)) / total], axis=1)
+    x, y = (weights * xs).sum(axis=(1, 2)) / total, (weights * ys).sum(axis=(1, 2)) / total
+    return np.stack([x, y], axis=1)
 
 
 # ---- motion patterns and the renderer ----
@@ -139,7 +140,8 @@ def test_onset_lies_in_the_clip_and_the_word_is_heard_and_seen_there(clean):
     duration = params["frames"] / fps
     assert np.all(clean["onset"] >= 0)
     assert np.all(clean["onset"] + clean["speech_duration"] <= duration + 1e-6)
-    for audio, video, onset, length in zip(clean["audio"], clean["video"], clean["onset"], clean["speech_duration"]):
+    words = zip(clean["audio"], clean["video"], clean["onset"], clean["speech_duration"])
+    for audio, video, onset, length in words:
         start, stop = round(onset * sr), round((onset + length) * sr)
         wave = audio.astype(np.float64)
         assert np.abs(wave[start : start + sr // 50]).max() > 0.01 * np.abs(wave).max()  # loud right at the onset
@@ -232,8 +234,21 @@ def test_dataset_items(arrays):
 
 
 @needs_speech
+def test_registry_and_dataloader_give_batches(arrays):
+    from torch.utils.data import DataLoader
+
+    from course_lib.data import get_dataset, pad_collate
+
+    data = get_dataset("av_digits_video", "train", arrays=arrays, pairing="synchrony")
+    batch = next(iter(DataLoader(data, batch_size=8, collate_fn=pad_collate)))
+    assert batch["video"].shape == (8, 16, 1, 32, 32) and batch["audio"].shape == (8, 16000)
+    assert batch["sync"].tolist() == [1, 0, 1, 0, 1, 0, 1, 0]
+
+
+@needs_speech
 def test_dataset_applies_transforms_per_modality(arrays):
-    flip = avv.AVDigitsVideo("train", arrays=arrays, transforms={"video": lambda v: v.flip(-1), "audio": lambda a: -a})
+    transforms = {"video": lambda v: v.flip(-1), "audio": lambda a: -a}
+    flip = avv.AVDigitsVideo("train", arrays=arrays, transforms=transforms)
     plain = avv.AVDigitsVideo("train", arrays=arrays)
     assert torch.equal(flip[3]["video"], plain[3]["video"].flip(-1))
     assert torch.equal(flip[3]["audio"], -plain[3]["audio"])

@@ -9,8 +9,8 @@ audio track that covers the same 2 seconds (8 kHz):
   mouth moves while a person speaks), so audio and video share a visible moment in time.
 * audio: the same digit spoken by one of several eSpeak NG voices at a random onset, in pink
   background noise at a random signal-to-noise ratio.
-* degradation: in a fifth of the clips the video is blurred until the digit's shape is
-  lost (its motion stays visible), in another fifth the audio drowns in noise; never both.
+* degradation: in 15% of the clips the video is blurred until the digit's shape is
+  lost (its motion stays visible), in another 15% the audio drowns in noise; never both.
   Each modality alone therefore misses some digits that the other one still shows.
 
 Labels: ``digit`` (0-9, in both modalities), ``motion`` (video only), ``voice`` (audio only),
@@ -79,16 +79,16 @@ def default_params(fast: bool) -> dict[str, Any]:
         "rates": [170] if fast else [140, 170, 200],  # words per minute: an utterance per voice, digit, rate
         "sample_rate": 8000,
         "silent_brightness": 0.55,  # digit brightness while it is not spoken (1.0 while spoken)
-        "blur": [0.0, 1.0],  # range of the per-clip Gaussian blur (sigma, MNIST pixels) of the digit
-        "video_noise": [0.05, 0.25],  # range of the per-clip pixel noise standard deviation
+        "blur": [0.0, 0.8],  # range of the per-clip Gaussian blur (sigma, MNIST pixels) of the digit
+        "video_noise": [0.03, 0.2],  # range of the per-clip pixel noise standard deviation
         "distractor_prob": 0.8,
         "distractor_size": 12,
-        "clutter_per_frame": 1.0,  # mean number of clutter strokes drawn in each frame
+        "clutter_per_frame": 0.7,  # mean number of clutter strokes drawn in each frame
         "flicker": 0.25,  # each frame's brightness is scaled by a factor in [1 - flicker, 1]
         "snr_db": [-3.0, 9.0],  # range of the per-clip speech-to-noise ratio; None: no noise
-        "degraded_fraction": 0.2,  # share of clips with a degraded video, and again with a degraded audio
+        "degraded_fraction": 0.15,  # share of clips with a degraded video, and again with a degraded audio
         "degraded_blur": [3.0, 4.5],  # blur of a degraded video: the digit's shape is lost, its motion is not
-        "degraded_snr_db": [-14.0, -8.0],  # speech-to-noise ratio of a degraded audio track
+        "degraded_snr_db": [-18.0, -12.0],  # speech-to-noise ratio of a degraded audio track
     }
 
 
@@ -103,7 +103,7 @@ def _check_params(params: dict[str, Any]) -> None:
     if params["frames"] < 2:
         raise ValueError(f"frames must be at least 2 to show motion, got {params['frames']}")
     if params["fps"] <= 0 or params["sample_rate"] <= 0:
-        raise ValueError(f"fps and sample_rate must be positive, got {params['fps']} and {params['sample_rate']}")
+        raise ValueError(f"fps and sample_rate must be positive, got {params['fps']}, {params['sample_rate']}")
     unknown = [m for m in params["motions"] if m not in MOTIONS]
     if unknown or not params["motions"]:
         raise ValueError(f"unknown motion pattern(s) {unknown}; choose from {MOTIONS}")
@@ -111,8 +111,9 @@ def _check_params(params: dict[str, Any]) -> None:
         raise ValueError(f"motions must not repeat a pattern, got {params['motions']}")
     if not params["voices"] or not params["rates"]:
         raise ValueError("voices and rates must each hold at least one entry")
-    if not 0 < params["digit_size"] <= params["size"]:
-        raise ValueError(f"digit_size must be in (0, size={params['size']}], got {params['digit_size']}")
+    for key in ("digit_size", "distractor_size"):
+        if not 0 < params[key] <= params["size"]:
+            raise ValueError(f"{key} must be in (0, size={params['size']}], got {params[key]}")
     for key in ("blur", "video_noise", "degraded_blur"):
         lo, hi = params[key]
         if not 0 <= lo <= hi:
@@ -121,9 +122,14 @@ def _check_params(params: dict[str, Any]) -> None:
         if params[key] is not None and params[key][0] > params[key][1]:
             raise ValueError(f"{key} must be a range [low, high] or None, got {params[key]}")
     if not 0 <= params["degraded_fraction"] <= 0.5:
-        raise ValueError(f"degraded_fraction must be in [0, 0.5] (video and audio each), got {params['degraded_fraction']}")
-    if not 0 <= params["distractor_prob"] <= 1 or not 0 <= params["flicker"] < 1:
-        raise ValueError("distractor_prob must be in [0, 1] and flicker in [0, 1)")
+        raise ValueError(
+            f"degraded_fraction must be in [0, 0.5] (video and audio each), got {params['degraded_fraction']}"
+        )
+    for key in ("distractor_prob", "silent_brightness"):
+        if not 0 <= params[key] <= 1:
+            raise ValueError(f"{key} must be in [0, 1], got {params[key]}")
+    if not 0 <= params["flicker"] < 1:
+        raise ValueError(f"flicker must be in [0, 1), got {params['flicker']}")
 
 
 def speech_bank(params: dict[str, Any]) -> list[list[list[np.ndarray]]]:
@@ -131,8 +137,9 @@ def speech_bank(params: dict[str, Any]) -> list[list[list[np.ndarray]]]:
 
     eSpeak NG trims leading and trailing silence; each waveform is then scaled to unit RMS.
     """
+    sample_rate = params["sample_rate"]
     return [
-        [[_utterance(word, name, rate, pitch, params["sample_rate"]) for rate in params["rates"]] for word in WORDS]
+        [[_utterance(word, name, rate, pitch, sample_rate) for rate in params["rates"]] for word in WORDS]
         for name, pitch in params["voices"]
     ]
 
@@ -159,7 +166,8 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
 def speech_brightness(onset: float, duration: float, frames: int, fps: float, silent: float) -> np.ndarray:
     """(frames,) digit brightness: ``silent``, rising to 1 for the part of a frame covered by speech."""
     starts = np.arange(frames) / fps
-    covered = np.clip(np.minimum(starts + 1 / fps, onset + duration) - np.maximum(starts, onset), 0, None) * fps
+    overlap = np.minimum(starts + 1 / fps, onset + duration) - np.maximum(starts, onset)  # seconds
+    covered = np.clip(overlap, 0, None) * fps
     return (silent + (1 - silent) * covered).astype(np.float32)
 
 
@@ -193,8 +201,13 @@ def _split_pools(labels: np.ndarray, sizes: list[int], rng: np.random.Generator)
     return pools
 
 
-def _speech_track(wave: np.ndarray, n_samples: int, snr_db: float | None, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """(n_samples,) float64 audio with ``wave`` at a random start in pink noise, peak 0.9; and the start."""
+def _speech_track(
+    wave: np.ndarray, n_samples: int, snr_db: float | None, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """(n_samples,) float64 audio with ``wave`` at a random start in pink noise, peak 0.9; and the start.
+
+    The speech-to-noise ratio ``snr_db`` compares the word's power with the noise's (None: no noise).
+    """
     start = int(rng.integers(0, n_samples - len(wave) + 1))
     audio = np.zeros(n_samples)
     audio[start : start + len(wave)] = wave  # the word has unit RMS
@@ -208,14 +221,13 @@ def _drifting_distractor(image: np.ndarray, params: dict[str, Any], rng: np.rand
     frames, half = params["frames"], params["distractor_size"] / 2
     low, high = half, params["size"] - half
     drift = rng.uniform(low, high, size=2) + np.outer(np.arange(frames), rng.uniform(-0.3, 0.3, size=2))
-    faint = np.full(frames, rng.uniform(0.35, 0.7), np.float32)
-    return render_moving_digit(
-        image, np.clip(drift, low, high), size=params["size"], digit_size=params["distractor_size"], intensity=faint
-    )
+    faint = np.full(frames, rng.uniform(0.3, 0.6), np.float32)
+    path, size = np.clip(drift, low, high), params["size"]
+    return render_moving_digit(image, path, size=size, digit_size=params["distractor_size"], intensity=faint)
 
 
 def _conditions(count: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """(count,) int64 in random order: ``fraction`` of 1 (video degraded), as many 2 (audio degraded), 0 elsewhere."""
+    """(count,) int64 in random order: a ``fraction`` of 1 (video degraded), as many 2 (audio), 0 elsewhere."""
     k = round(count * fraction)
     return rng.permutation(np.repeat(np.arange(3), [count - 2 * k, k, k])).astype(np.int64)
 
@@ -240,11 +252,11 @@ def generate(params: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
     pools = _split_pools(labels, sizes, rng)
     for s, count in enumerate(sizes):
         if -(-count // 10) > min(len(pool) for pool in pools[s]):
-            raise ValueError(f"split {SPLITS[s]!r} needs more images of a digit than MNIST holds; use fewer clips")
+            raise ValueError(f"split {SPLITS[s]!r} needs more images of a digit than MNIST has; use fewer clips")
     bank = speech_bank(params)
     longest = max(len(w) for per_digit in bank for waves in per_digit for w in waves)
     if longest > n_samples:
-        raise ValueError(f"clips of {frames / fps:.2f} s are shorter than the longest utterance ({longest / sr:.2f} s)")
+        raise ValueError(f"clips of {frames / fps:.2f} s are shorter than the longest word ({longest / sr:.2f} s)")
     margin = params["digit_size"] * 0.1  # part of MNIST's blank border may leave the frame, the ink stays
     low, high = params["digit_size"] / 2 - margin, size - params["digit_size"] / 2 + margin
 
@@ -393,7 +405,7 @@ class AVDigitsVideo(Dataset):
         self.transforms = dict(transforms or {})
         unknown = set(self.transforms) - {"video", "audio"}
         if unknown:
-            raise ValueError(f"transforms has keys {sorted(unknown)}; only 'video' and 'audio' are modalities")
+            raise ValueError(f"transforms has keys {sorted(unknown)}; the modalities are 'video' and 'audio'")
         arrays = load_arrays(fast) if arrays is None else arrays
         rows = np.flatnonzero(arrays["split"] == SPLITS.index(split))
         self.split, self.pairing = split, pairing
