@@ -9,6 +9,7 @@ targets)`` receive the matching tensor or dict. The same code runs on CPU, CUDA 
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,18 @@ def load_checkpoint(model: nn.Module, path: str | Path, device: torch.device | s
     return state
 
 
+def log_device_use(device: torch.device | str) -> None:
+    """Append the device type that trains a model to the file named by ``COURSE_DEVICE_LOG``.
+
+    Unset (the default) it does nothing; the GPU test run (``.ci/run_gpu``) sets it to check
+    that every notebook trained its models on the GPU.
+    """
+    path = os.environ.get("COURSE_DEVICE_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"{torch.device(device).type}\n")
+
+
 def fit(model: nn.Module, train_loader: Iterable[dict], *, val_loader: Iterable[dict], loss_fn: Callable,
         optimizer: torch.optim.Optimizer, epochs: int, device: torch.device | None = None,
         target_key: TargetKey = "label", score_fn: Callable = accuracy, patience: int | None = None,
@@ -151,6 +164,7 @@ def fit(model: nn.Module, train_loader: Iterable[dict], *, val_loader: Iterable[
         raise ValueError(f"patience must be >= 1 or None, got {patience}")
     device = device or get_device()
     model.to(device)
+    log_device_use(device)
     result = FitResult(history={k: [] for k in ("train_loss", "train_score", "val_loss", "val_score", "seconds")})
     best_state = copy.deepcopy(model.state_dict())
     start = time.perf_counter()

@@ -148,3 +148,14 @@ def test_fit_runs_unchanged_on_cuda():
                  optimizer=torch.optim.Adam(model.parameters(), lr=1e-2), epochs=3,
                  device=torch.device("cuda"), progress=False)
     assert next(model.parameters()).is_cuda and result.best_score > 0.8
+
+
+def test_fit_logs_its_device_only_when_asked(tmp_path, monkeypatch):
+    log = tmp_path / "devices.log"
+    monkeypatch.delenv("COURSE_DEVICE_LOG", raising=False)
+    train_once(epochs=1)
+    assert not log.exists()
+    monkeypatch.setenv("COURSE_DEVICE_LOG", str(log))
+    train_once(epochs=1)
+    train_once(epochs=1)
+    assert log.read_text().split() == ["cpu", "cpu"]

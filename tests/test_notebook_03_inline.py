@@ -9,33 +9,21 @@ against ``torch.nn.functional`` and ``torch.optim``.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from notebook_cells import NOTEBOOK_DIR, inline_namespace
+
 from course_lib.models import ConcatFusion, GatedFusion, LateFusion, LowRankFusion, TensorFusion
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 FUSION_NOTEBOOK = NOTEBOOK_DIR / "03_fusion_architectures.ipynb"
 DIMS = {"image": 6, "audio": 5}
 OUT_DIM = 7
 NUM_CLASSES = 4
 BATCH = 8
-
-
-def inline_namespace(path: Path) -> dict:
-    """Execute the cells of ``path`` tagged ``inline``, in order, in one fresh namespace."""
-    nb = nbformat.read(path, as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code" and "inline" in c.metadata.get("tags", [])]
-    assert cells, f"{path.name} has no code cell tagged 'inline'"
-    namespace: dict = {"__name__": "inline_cells"}
-    for cell in cells:
-        exec(compile(cell.source, f"{path.name}:inline", "exec"), namespace)
-    return namespace
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,222 @@
+"""Every headline result of the course in one command: the benchmark tables and every notebook's run time.
+
+    python benchmarks/run_all.py                       # everything (about an hour or two on 2 CPU cores)
+    python benchmarks/run_all.py --parts notebooks     # only the notebooks' run times, fast and full mode
+    python benchmarks/run_all.py --parts benchmarks    # only the headline tables (notebooks 03, 06, 09)
+    python benchmarks/run_all.py --parts notebooks --modes fast --notebooks 01 02
+
+Steps, in order:
+
+1. ``data``: generate every dataset in both sizes (``python -m data_scripts.make_datasets``), so
+   that the notebooks' times below do not include it; its own time is reported.
+2. ``benchmarks``: each headline benchmark script in full mode (its default), which writes its
+   own table to ``benchmarks/results/``.
+3. ``notebooks``: every notebook executed top to bottom, as Restart & Run All does, in fast mode
+   (``COURSE_FAST=1``, as CI) and in full mode; the stored notebooks are left untouched.
+
+It writes ``benchmarks/results/course.md`` and ``course.json``: the device, the tables of the
+benchmarks, and the run time of every notebook in both modes against the course's targets
+(fast mode <= 10 minutes and full mode <= 60 minutes in all). A run of some parts keeps the
+other parts' latest results from ``course.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+import torch
+from nbclient import NotebookClient
+
+from course_lib import config
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NOTEBOOKS = config.ROOT / "notebooks"
+#: The headline benchmarks: (what it measures, script in benchmarks/, results file stem).
+BENCHMARKS = (
+    ("notebook 03: every fusion method on AV-Digits", "fusion_av_digits.py", "fusion_av_digits"),
+    ("notebook 06: visual question answering on Sort-of-CLEVR-Text", "vqa_sort_of_clevr.py", "vqa_sort_of_clevr"),
+    ("notebook 09: multitask TCN fusion on AV-Digits-Video", "fusion_av_digits_video.py", "fusion_av_digits_video"),
+)
+TARGET_SECONDS = {"fast": 10 * 60, "full": 60 * 60}
+PARTS = ("data", "benchmarks", "notebooks")
+
+
+def run_command(command: list[str], env: dict[str, str] | None = None) -> tuple[int, float]:
+    """Run a command from the repository root; return its exit status and wall seconds."""
+    start = time.perf_counter()
+    status = subprocess.call(command, cwd=config.ROOT, env={**os.environ, **(env or {})})
+    return status, round(time.perf_counter() - start, 1)
+
+
+def make_data() -> dict:
+    """Generate (or check) every dataset in both sizes; the seconds each size took."""
+    seconds = {}
+    for mode, flags in (("fast", ["--fast"]), ("full", [])):
+        status, seconds[mode] = run_command([sys.executable, "-m", "data_scripts.make_datasets", *flags])
+        if status:
+            raise SystemExit(f"dataset generation ({mode}) failed with status {status}")
+    return seconds
+
+
+def run_benchmarks() -> list[dict]:
+    """Run each headline benchmark script; keep its exit status, time and markdown table."""
+    rows = []
+    for title, script, stem in BENCHMARKS:
+        print(f"\n== {title}: benchmarks/{script}", flush=True)
+        status, seconds = run_command([sys.executable, str(Path("benchmarks") / script)])
+        table = RESULTS / f"{stem}.md"
+        rows.append({"title": title, "script": f"benchmarks/{script}", "status": status, "seconds": seconds,
+                     "results": f"benchmarks/results/{stem}.md",
+                     "markdown": table.read_text() if status == 0 and table.exists() else None})
+    return rows
+
+
+def time_notebook(path: Path, fast: bool) -> dict:
+    """Execute one notebook in a fresh kernel (nothing is written back); its seconds and status."""
+    previous = os.environ.get("COURSE_FAST")
+    os.environ["COURSE_FAST"] = "1" if fast else "0"  # the kernel inherits this process's environment
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=3600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+        error = None
+    except Exception as exc:  # a failing cell: report it, go on with the next notebook
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    finally:
+        if previous is None:
+            os.environ.pop("COURSE_FAST", None)
+        else:
+            os.environ["COURSE_FAST"] = previous
+    return {"seconds": round(time.perf_counter() - start, 1), "error": error}
+
+
+def time_notebooks(modes: list[str], numbers: list[str] | None = None) -> dict[str, dict]:
+    """Run time of each notebook (all, or those ``numbers``) per mode: {notebook: {mode: {"seconds", "error"}}}."""
+    paths = [p for p in sorted(NOTEBOOKS.glob("*.ipynb")) if numbers is None or p.name[:2] in numbers]
+    if not paths:
+        raise SystemExit(f"no notebook in {NOTEBOOKS} has a number in {numbers}")
+    times: dict[str, dict] = {}
+    for mode in modes:
+        for path in paths:
+            print(f"{mode:4s} {path.name} ...", end=" ", flush=True)
+            times.setdefault(path.name, {})[mode] = result = time_notebook(path, fast=mode == "fast")
+            print(f"{result['seconds']:.0f} s" + (f"  FAILED: {result['error']}" if result["error"] else ""),
+                  flush=True)
+    return times
+
+
+def cpu_name() -> str:
+    """The CPU's model name where the system says it (Linux), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    device = config.get_device()
+    return {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def notebook_table(times: dict[str, dict]) -> list[str]:
+    lines = ["| notebook | CPU fast | CPU full |", "| --- | ---: | ---: |"]
+    totals = {"fast": 0.0, "full": 0.0}
+    ran = {mode: any(mode in by_mode for by_mode in times.values()) for mode in totals}
+    for name, by_mode in sorted(times.items()):
+        cells = []
+        for mode in ("fast", "full"):
+            result = by_mode.get(mode)
+            if result is None:
+                cells.append("not run")
+                continue
+            totals[mode] += result["seconds"]
+            cells.append(f"{result['seconds']:.0f} s" + (" (failed)" if result["error"] else ""))
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    total = [f"**{minutes(totals[mode])}**" if ran[mode] else "not run" for mode in ("fast", "full")]
+    lines.append(f"| **all notebooks** | {total[0]} | {total[1]} |")
+    lines += ["", "Targets: " + ", ".join(
+        f"{mode} mode <= {TARGET_SECONDS[mode] // 60} min ({'met' if totals[mode] <= TARGET_SECONDS[mode] else 'NOT met'})"
+        for mode in ("fast", "full") if ran[mode])]
+    return lines
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [
+        "# Course results", "",
+        f"Written by `python benchmarks/run_all.py` (last run {report['updated_utc']}, parts: "
+        f"{', '.join(report['parts_run'])}) on {m['device']} ({m['device_name']}, {m['cpu_count']} CPU cores), "
+        f"torch {m['torch']}, Python {m['python']}. Times are wall-clock seconds on a shared machine: noisy.",
+    ]
+    if report.get("data"):
+        lines += ["", "## Datasets", "",
+                  f"Generating every dataset took {report['data']['fast']:.0f} s (fast size) and "
+                  f"{report['data']['full']:.0f} s (full size); the notebook times below read them from the cache."]
+    if report.get("notebooks"):
+        lines += ["", "## Notebook run times", "",
+                  "Each notebook executed top to bottom in a fresh kernel, in fast mode (`COURSE_FAST=1`, as CI runs "
+                  "them) and in full mode (the real results).", "", *notebook_table(report["notebooks"])]
+    for bench in report.get("benchmarks", []):
+        lines += ["", f"## {bench['title']}", "",
+                  f"`python {bench['script']}` took {minutes(bench['seconds'])}"
+                  + ("." if bench["status"] == 0 else f" and FAILED (exit status {bench['status']})."), ""]
+        if bench["markdown"]:
+            body = bench["markdown"].split("\n", 1)[1] if bench["markdown"].startswith("# ") else bench["markdown"]
+            lines.append(body.replace("\n## ", "\n### ").strip())
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--modes", nargs="+", choices=("fast", "full"), default=["fast", "full"],
+                        help="notebook modes to time (default: both)")
+    parser.add_argument("--notebooks", nargs="+", default=None, metavar="NN",
+                        help="time only these notebooks, by number (default: all)")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    path = RESULTS / "course.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    if "data" in args.parts:
+        report["data"] = make_data()
+    if "benchmarks" in args.parts:
+        report["benchmarks"] = run_benchmarks()
+    if "notebooks" in args.parts:
+        for name, by_mode in time_notebooks(args.modes, args.notebooks).items():
+            report.setdefault("notebooks", {}).setdefault(name, {}).update(by_mode)
+    report.update(machine=machine(), parts_run=args.parts,
+                  updated_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "course.md").write_text(markdown(report))
+    print(markdown(report))
+    print(f"written to {RESULTS} in {minutes(time.perf_counter() - start)}")
+    failed = [b["script"] for b in report.get("benchmarks", []) if b["status"]]
+    failed += [name for name, by_mode in report.get("notebooks", {}).items() if any(r["error"] for r in by_mode.values())]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
