@@ -329,15 +329,8 @@ def load_arrays(fast: bool | None = None, regenerate: bool = False) -> dict[str,
     ``fast`` defaults to :func:`course_lib.config.is_fast`.
     """
     fast = config.is_fast() if fast is None else fast
-    return cached_arrays(
-        NAME,
-        params=default_params(fast),
-        seed=SEED,
-        version=VERSION,
-        generate=generate,
-        fast=fast,
-        regenerate=regenerate,
-    )
+    return cached_arrays(NAME, params=default_params(fast), seed=SEED, version=VERSION,
+                         generate=generate, fast=fast, regenerate=regenerate)
 
 
 def synchrony_partners(onset: np.ndarray, digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
