@@ -2,7 +2,7 @@ import pytest
 import torch
 import torchaudio
 
-from course_lib.features.audio import log_mel, mfcc, power_spectrogram, stft
+from course_lib.features.audio import frames, log_mel, mfcc, power_spectrogram, stft
 
 
 @pytest.fixture
@@ -26,6 +26,24 @@ def test_stft_matches_torch_stft(waveforms, center, n_fft, hop_length):
     assert ours.shape == ref.shape
     assert ours.is_complex()
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_fft,hop_length", [(400, 160), (255, 100)])
+def test_frames_are_slices_of_the_padded_waveform(waveforms, n_fft, hop_length):
+    out = frames(waveforms, n_fft, hop_length)
+    pad = n_fft // 2
+    assert out.shape == (2, 1 + (4000 + 2 * pad - n_fft) // hop_length, n_fft)
+    padded = torch.nn.functional.pad(waveforms[:, None], (pad, pad), mode="reflect")[:, 0]
+    for t in (0, 5, out.shape[1] - 1):
+        torch.testing.assert_close(out[:, t], padded[:, t * hop_length : t * hop_length + n_fft], atol=0, rtol=0)
+    # Frame t is centred on sample t * hop_length of the original waveform.
+    torch.testing.assert_close(out[:, 3, pad], waveforms[:, 3 * hop_length], atol=0, rtol=0)
+
+
+def test_frames_without_centering_start_at_sample_zero(waveforms):
+    out = frames(waveforms, 400, 160, center=False)
+    assert out.shape == (2, 1 + (4000 - 400) // 160, 400)
+    torch.testing.assert_close(out[:, 2], waveforms[:, 320:720], atol=0, rtol=0)
 
 
 def test_stft_default_window_is_hann_and_rectangular_window_works(waveforms):
@@ -84,6 +102,32 @@ def test_mfcc_matches_torchaudio(waveforms):
         torch.testing.assert_close(ours[i], transform(waveforms[i]), atol=1e-3, rtol=1e-5)
 
 
+def test_mfcc_is_the_dct_of_the_log_mel(waveforms):
+    dct = torchaudio.functional.create_dct(n_mfcc=13, n_mels=64, norm="ortho")  # (n_mels, n_mfcc)
+    expected = torch.einsum("mk,bmt->bkt", dct, log_mel(waveforms))
+    torch.testing.assert_close(mfcc(waveforms), expected, atol=1e-3, rtol=1e-5)
+
+
+def test_features_at_8_khz_match_torchaudio():
+    """The settings of notebook 07: 8 kHz audio, 25 ms windows every 10 ms, 40 mel bands."""
+    g = torch.Generator().manual_seed(1)
+    t = torch.arange(8000) / 8000
+    waveform = torch.sin(2 * torch.pi * 300 * t) * torch.sin(2 * torch.pi * 3 * t) + 0.1 * torch.randn(8000, generator=g)
+    kwargs = {"n_fft": 200, "hop_length": 80, "n_mels": 40}
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=8000, **kwargs)
+    to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=80.0)
+    ours = log_mel(waveform, sample_rate=8000, **kwargs)
+    assert ours.shape == (40, 101)
+    torch.testing.assert_close(ours, to_db(mel(waveform)), atol=1e-4, rtol=1e-5)
+    reference = torchaudio.transforms.MFCC(sample_rate=8000, n_mfcc=13, melkwargs=kwargs)(waveform)
+    ours = mfcc(waveform, sample_rate=8000, n_mfcc=13, **kwargs)
+    assert ours.shape == (13, 101)
+    torch.testing.assert_close(ours, reference, atol=1e-3, rtol=1e-5)
+    spectrum = power_spectrogram(waveform, n_fft=200, hop_length=80)
+    torch.testing.assert_close(spectrum, torchaudio.transforms.Spectrogram(n_fft=200, hop_length=80)(waveform),
+                               atol=1e-4, rtol=1e-4)
+
+
 def test_float64_waveform_keeps_its_dtype(waveforms):
     assert log_mel(waveforms.double()).dtype == torch.float64
     assert stft(waveforms.double(), 400, 160).dtype == torch.complex128
@@ -99,6 +143,8 @@ def test_float64_waveform_keeps_its_dtype(waveforms):
         (lambda: stft(torch.zeros(1000), 400, -5), "hop_length"),
         (lambda: stft(torch.zeros(1000), 0, 160), "n_fft"),
         (lambda: stft(torch.zeros(1000), 400, 160, torch.ones(256)), r"\(400,\)"),
+        (lambda: frames(torch.zeros(300), 400, 160, center=False), "longer than the audio waveform"),
+        (lambda: frames(torch.zeros(1000), 400, 0), "hop_length"),
         (lambda: log_mel(torch.zeros(1000, dtype=torch.int64)), "float tensor"),
         (lambda: log_mel(torch.zeros(1000), hop_length=0), "hop_length"),
         (lambda: mfcc(torch.zeros(1000), n_mfcc=80, n_mels=64), "n_mfcc"),

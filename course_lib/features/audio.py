@@ -1,9 +1,10 @@
 """Time-frequency features of audio: a hand-written STFT, spectrograms, log-mel and MFCC.
 
-``stft`` is written out step by step (pad, cut into frames, window, FFT) to show what
-a spectrogram is; it matches ``torch.stft``. The mel features are thin wrappers around
-``torchaudio.transforms`` with the settings the course uses for 16 kHz speech:
-25 ms windows (``n_fft=400``) every 10 ms (``hop_length=160``).
+``stft`` is written out step by step (``frames`` pads and cuts the waveform into
+overlapping frames, then a window and an FFT) to show what a spectrogram is; it matches
+``torch.stft``. The mel features are thin wrappers around ``torchaudio.transforms``.
+The defaults suit 16 kHz speech: 25 ms windows (``n_fft=400``) every 10 ms
+(``hop_length=160``); at 8 kHz the same durations are ``n_fft=200``, ``hop_length=80``.
 
 Every function takes a float waveform of shape ``(..., n)`` (any leading batch or
 channel dimensions, ``n`` samples) and keeps those leading dimensions.
@@ -39,6 +40,25 @@ def _check_args(waveform: Tensor, n_fft: int, hop_length: int, center: bool = Tr
         raise ValueError(f"n_fft = {n_fft} is longer than the audio waveform ({n} samples) with center=False")
 
 
+def frames(waveform: Tensor, n_fft: int, hop_length: int, center: bool = True) -> Tensor:
+    """Cut a waveform into overlapping frames: ``(..., n)`` -> ``(..., n_frames, n_fft)``.
+
+    Frame ``t`` holds samples ``t * hop_length`` to ``t * hop_length + n_fft - 1`` of the
+    (padded) waveform. With ``center=True`` the waveform is first padded with
+    ``n_fft // 2`` samples on both sides by reflection, so that frame ``t`` is centred on
+    sample ``t * hop_length``. In general ``n_frames = 1 + (n_padded - n_fft) // hop_length``:
+    ``1 + n // hop_length`` for an even ``n_fft`` with ``center=True``, and
+    ``1 + (n - n_fft) // hop_length`` without padding. These are the frames of :func:`stft`.
+    """
+    _check_args(waveform, n_fft, hop_length, center)
+    if center:
+        n, pad = waveform.shape[-1], n_fft // 2
+        # F.pad's reflect mode wants (batch, channel, time): flatten the leading dims.
+        flat = waveform.reshape(-1, 1, n)
+        waveform = F.pad(flat, (pad, pad), mode="reflect").reshape(*waveform.shape[:-1], n + 2 * pad)
+    return waveform.unfold(-1, n_fft, hop_length)
+
+
 def stft(
     waveform: Tensor,
     n_fft: int,
@@ -46,7 +66,7 @@ def stft(
     window: Tensor | None = None,
     center: bool = True,
 ) -> Tensor:
-    """Short-time Fourier transform, written out: pad, frame, window, FFT.
+    """Short-time Fourier transform, written out: pad and frame (:func:`frames`), window, FFT.
 
     Args:
         waveform: ``(..., n)`` float samples.
@@ -68,18 +88,10 @@ def stft(
         window = torch.hann_window(n_fft, device=waveform.device, dtype=waveform.dtype)
     if window.shape != (n_fft,):
         raise ValueError(f"window must have shape ({n_fft},) = (n_fft,), got {tuple(window.shape)}")
-    n = waveform.shape[-1]
-
-    if center:
-        pad = n_fft // 2
-        # F.pad's reflect mode wants (batch, channel, time): flatten the leading dims.
-        flat = waveform.reshape(-1, 1, n)
-        waveform = F.pad(flat, (pad, pad), mode="reflect").reshape(*waveform.shape[:-1], n + 2 * pad)
-
-    frames = waveform.unfold(-1, n_fft, hop_length)  # (..., frames, n_fft)
+    framed = frames(waveform, n_fft, hop_length, center)  # (..., n_frames, n_fft)
     window = window.to(device=waveform.device, dtype=waveform.dtype)
-    spectrum = torch.fft.rfft(frames * window, dim=-1)  # (..., frames, n_fft//2+1)
-    return spectrum.transpose(-1, -2)  # (..., n_fft//2+1, frames)
+    spectrum = torch.fft.rfft(framed * window, dim=-1)  # (..., n_frames, n_fft//2+1)
+    return spectrum.transpose(-1, -2)  # (..., n_fft//2+1, n_frames)
 
 
 def power_spectrogram(
