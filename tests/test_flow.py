@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.features.flow import farneback_flow, flow_to_rgb
+from course_lib.features.flow import farneback_flow, flow_frames, flow_to_rgb
 
 
 def smooth_texture(dx: float, dy: float, size: int = 64, seed: int = 0) -> np.ndarray:
@@ -77,3 +77,20 @@ def test_flow_to_rgb_bad_shape():
         flow_to_rgb(np.zeros((1, 8, 8, 2)))
     with pytest.raises(ValueError, match="max_magnitude"):
         flow_to_rgb(np.zeros((8, 8, 2)), max_magnitude=-1.0)
+
+
+def test_flow_frames_of_many_clips():
+    video = moving_video([(0, 0), (1, 0), (1, 1)])
+    clips = np.stack([video, video[::-1]])  # (2, 3, 64, 64): the second clip plays backwards
+    frames = flow_frames(clips, winsize=9)
+    assert frames.shape == (2, 2, 2, 64, 64) and frames.dtype == np.float32
+    np.testing.assert_array_equal(frames[0], farneback_flow(video, winsize=9).transpose(0, 3, 1, 2))
+    inner = np.median(frames[:, :, :, 8:-8, 8:-8], axis=(3, 4))  # (clip, pair, (dx, dy))
+    np.testing.assert_allclose(inner[0], [[1, 0], [0, 1]], atol=0.2)
+    np.testing.assert_allclose(inner[1], [[0, -1], [-1, 0]], atol=0.2)
+    np.testing.assert_array_equal(flow_frames(torch.from_numpy(clips), winsize=9), frames)
+
+
+def test_flow_frames_bad_shape():
+    with pytest.raises(ValueError, match=r"\(N, T, H, W\)"):
+        flow_frames(np.zeros((3, 16, 16), np.uint8))

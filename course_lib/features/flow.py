@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 
 def _frames_to_uint8(frames: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -64,6 +65,26 @@ def farneback_flow(
         for t in range(len(video) - 1)
     ]
     return np.stack(flows).astype(np.float32, copy=False)
+
+
+def flow_frames(clips: np.ndarray | torch.Tensor, progress: bool = False, **params: float) -> np.ndarray:
+    """The flow of many clips, as 2-channel frames for a video model.
+
+    Args:
+        clips: ``(N, T, H, W)`` grayscale clips, uint8 or float in [0, 1] (NumPy or torch).
+        progress: show a progress bar over the clips.
+        params: keyword arguments of :func:`farneback_flow` (``winsize``, ``levels``, ...).
+
+    Returns:
+        ``(N, T - 1, 2, H, W)`` float32 NumPy: channel 0 is ``dx``, channel 1 is ``dy``
+        (pixels per frame), in the frames-first layout of the course's video models.
+    """
+    if isinstance(clips, torch.Tensor):
+        clips = clips.detach().cpu().numpy()
+    if np.ndim(clips) != 4:
+        raise ValueError(f"clips must have shape (N, T, H, W) (grayscale), got {np.shape(clips)}")
+    flows = [farneback_flow(clip, **params) for clip in tqdm(clips, desc="optical flow", disable=not progress)]
+    return np.stack(flows).transpose(0, 1, 4, 2, 3)
 
 
 def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
