@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 from skimage.feature import local_binary_pattern
 
-from course_lib.features.image import BagOfVisualWords, lbp_histogram, sift_descriptors, to_uint8_gray
+from course_lib.features.image import (
+    BagOfVisualWords,
+    lbp_bins,
+    lbp_codes,
+    lbp_histogram,
+    sift_descriptors,
+    to_uint8_gray,
+)
 
 
 def textured_image(size: int, seed: int) -> np.ndarray:
@@ -57,6 +64,58 @@ def test_lbp_float_and_rgb_images_match_their_uint8_gray():
 def test_lbp_bad_input_raises(image, kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
         lbp_histogram(image, **kwargs)
+
+
+@pytest.mark.parametrize("P,R,method", [(8, 1, "uniform"), (8, 2, "nri_uniform"), (8, 1, "ror"), (16, 2, "default")])
+def test_lbp_codes_are_skimage_codes_without_the_border(P, R, method):
+    image = textured_image(33, seed=4)
+    codes = lbp_codes(image, P=P, R=R, method=method)
+    r = int(np.ceil(R))
+    expected = local_binary_pattern(image, P, R, method=method)[r:-r, r:-r]
+    assert codes.shape == (33 - 2 * r, 33 - 2 * r) and codes.dtype == np.int64
+    np.testing.assert_array_equal(codes, expected)
+    assert 0 <= codes.min() and codes.max() < lbp_bins(P, method)
+
+
+@pytest.mark.parametrize("P,method,bins", [(8, "uniform", 10), (8, "nri_uniform", 59), (8, "ror", 256), (4, "default", 16)])
+def test_lbp_bins(P, method, bins):
+    assert lbp_bins(P, method) == bins
+    assert len(lbp_histogram(textured_image(20, seed=0), P=P, R=1, method=method)) == bins
+
+
+@pytest.mark.parametrize("grid", [(2, 3), (4, 4), (1, 5)])
+def test_lbp_grid_histogram_is_one_histogram_per_cell(grid):
+    image = textured_image(30, seed=5)
+    codes = lbp_codes(image, method="nri_uniform")
+    expected = []
+    for band in np.array_split(codes, grid[0], axis=0):
+        for cell in np.array_split(band, grid[1], axis=1):
+            counts, _ = np.histogram(cell, bins=59, range=(0, 59))
+            expected.append(counts / counts.sum())
+    hist = lbp_histogram(image, method="nri_uniform", grid=grid)
+    assert hist.shape == (grid[0] * grid[1] * 59,)
+    np.testing.assert_allclose(hist, np.concatenate(expected))
+    np.testing.assert_allclose(hist.reshape(-1, 59).sum(axis=1), 1.0)
+
+
+def test_lbp_grid_of_one_cell_is_the_whole_image_histogram():
+    image = textured_image(30, seed=6)
+    np.testing.assert_array_equal(lbp_histogram(image, grid=1), lbp_histogram(image))
+    np.testing.assert_array_equal(lbp_histogram(image, grid=3), lbp_histogram(image, grid=(3, 3)))
+
+
+def test_uniform_lbp_histogram_ignores_quarter_turns_and_nri_does_not():
+    image = textured_image(40, seed=7)
+    for k in (1, 2, 3):
+        np.testing.assert_array_equal(lbp_histogram(np.rot90(image, k)), lbp_histogram(image))
+    turned = lbp_histogram(np.rot90(image), method="nri_uniform")
+    assert not np.array_equal(turned, lbp_histogram(image, method="nri_uniform"))
+
+
+@pytest.mark.parametrize("grid,match", [(0, "grid"), ((2, 0), "grid"), ((2.0, 2), "grid"), (40, "cannot be split")])
+def test_lbp_bad_grid_raises(grid, match):
+    with pytest.raises(ValueError, match=match):
+        lbp_histogram(textured_image(30, seed=0), grid=grid)
 
 
 @pytest.mark.parametrize("size", [28, 75])

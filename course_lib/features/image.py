@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from skimage.feature import local_binary_pattern
 from sklearn.cluster import MiniBatchKMeans
+from threadpoolctl import threadpool_limits
 
 #: Number of histogram bins of each scikit-image LBP method, as a function of P.
 _LBP_BINS = {
@@ -43,14 +44,21 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.round(image * 255.0).astype(np.uint8)
 
 
-def lbp_histogram(image: np.ndarray, P: int = 8, R: float = 1, method: str = "uniform") -> np.ndarray:
-    """Normalized histogram of local binary pattern codes (Ojala et al. 2002).
+def lbp_codes(image: np.ndarray, P: int = 8, R: float = 1, method: str = "uniform") -> np.ndarray:
+    """The local binary pattern code of every pixel (Ojala et al. 2002), border left out.
 
-    Each pixel is compared with ``P`` neighbours on a circle of radius ``R``; the
-    bits form a code (``skimage.feature.local_binary_pattern``). With
-    ``method="uniform"`` there are ``P + 2`` codes: ``0..P`` count the neighbours at
-    least as bright as the centre for patterns with at most two 0/1 transitions
-    (edges, corners, flat areas), and ``P + 1`` collects all other patterns.
+    Each pixel is compared with ``P`` neighbours on a circle of radius ``R`` (bilinear
+    interpolation between pixels); neighbour ``i`` sets bit ``i`` when it is at least as
+    bright as the centre (``skimage.feature.local_binary_pattern``). ``method`` maps the
+    ``P`` bits to a code:
+
+    - ``"default"``: the bits as a binary number, ``0 .. 2**P - 1``;
+    - ``"ror"``: the smallest number among the bits' rotations (rotation invariant);
+    - ``"uniform"``: ``0 .. P`` counts the neighbours at least as bright as the centre,
+      for patterns with at most two 0/1 transitions around the circle (edges, corners,
+      spots, flat areas); ``P + 1`` collects all other patterns (rotation invariant);
+    - ``"nri_uniform"``: each rotation of a uniform pattern gets its own code
+      (``P * (P - 1) + 2`` of them) and ``P * (P - 1) + 2`` collects the rest.
 
     Pixels within ``ceil(R)`` of the border are left out: skimage compares them with
     zero padding, which would count the frame of the image as an edge.
@@ -63,8 +71,7 @@ def lbp_histogram(image: np.ndarray, P: int = 8, R: float = 1, method: str = "un
         method: ``"uniform"``, ``"nri_uniform"``, ``"ror"`` or ``"default"``.
 
     Returns:
-        ``(n_bins,)`` float64 histogram that sums to 1; ``n_bins`` is ``P + 2`` for
-        ``"uniform"``, ``P * (P - 1) + 3`` for ``"nri_uniform"``, ``2**P`` otherwise.
+        ``(H - 2 * ceil(R), W - 2 * ceil(R))`` int64 codes in ``0 .. lbp_bins(P, method) - 1``.
     """
     if method not in _LBP_BINS:
         raise ValueError(f"LBP method must be one of {sorted(_LBP_BINS)}, got {method!r}")
@@ -75,9 +82,53 @@ def lbp_histogram(image: np.ndarray, P: int = 8, R: float = 1, method: str = "un
     if min(gray.shape) <= 2 * border:
         raise ValueError(f"image of shape {gray.shape} is too small for LBP radius R={R}")
     codes = local_binary_pattern(gray, P, R, method=method)[border:-border, border:-border]
-    n_bins = _LBP_BINS[method](P)
-    counts, _ = np.histogram(codes, bins=n_bins, range=(0, n_bins))
-    return counts / counts.sum()
+    return codes.astype(np.int64)
+
+
+def lbp_bins(P: int, method: str = "uniform") -> int:
+    """Number of distinct codes of an LBP ``method`` with ``P`` neighbours."""
+    if method not in _LBP_BINS:
+        raise ValueError(f"LBP method must be one of {sorted(_LBP_BINS)}, got {method!r}")
+    return _LBP_BINS[method](P)
+
+
+def lbp_histogram(
+    image: np.ndarray,
+    P: int = 8,
+    R: float = 1,
+    method: str = "uniform",
+    grid: int | tuple[int, int] = 1,
+) -> np.ndarray:
+    """Normalized histogram(s) of local binary pattern codes (see :func:`lbp_codes`).
+
+    One histogram of the whole image is a texture descriptor that ignores where each
+    pattern occurs. ``grid=(rows, cols)`` splits the code image into that many cells
+    (as equal as ``np.array_split`` makes them) and concatenates one histogram per
+    cell, row by row, which keeps a coarse layout (Ahonen et al. 2006).
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, 3)``, uint8 or float in [0, 1].
+        P, R, method: as in :func:`lbp_codes`.
+        grid: number of cells, ``n`` for ``(n, n)`` or ``(rows, cols)``.
+
+    Returns:
+        ``(rows * cols * n_bins,)`` float64; each cell's histogram sums to 1. ``n_bins``
+        is ``P + 2`` for ``"uniform"``, ``P * (P - 1) + 3`` for ``"nri_uniform"``,
+        ``2**P`` otherwise.
+    """
+    rows, cols = (grid, grid) if isinstance(grid, int) else tuple(grid)
+    if not all(isinstance(n, int) and n >= 1 for n in (rows, cols)):
+        raise ValueError(f"grid must be an int >= 1 or a (rows, cols) pair of them, got {grid!r}")
+    codes = lbp_codes(image, P, R, method)
+    if codes.shape[0] < rows or codes.shape[1] < cols:
+        raise ValueError(f"a {codes.shape} code image cannot be split into a {rows}x{cols} grid")
+    n_bins = lbp_bins(P, method)
+    row_cell = np.repeat(np.arange(rows), [len(a) for a in np.array_split(np.arange(codes.shape[0]), rows)])
+    col_cell = np.repeat(np.arange(cols), [len(a) for a in np.array_split(np.arange(codes.shape[1]), cols)])
+    cell = row_cell[:, None] * cols + col_cell[None, :]  # (H', W') cell index of every pixel
+    counts = np.bincount((cell * n_bins + codes).ravel(), minlength=rows * cols * n_bins)
+    counts = counts.reshape(rows * cols, n_bins)
+    return (counts / counts.sum(axis=1, keepdims=True)).ravel()
 
 
 def sift_descriptors(image: np.ndarray, upscale: int = 1) -> np.ndarray:
@@ -114,7 +165,8 @@ class BagOfVisualWords:
     ``fit`` clusters the descriptors of many images into ``n_words`` "visual words"
     with ``sklearn.cluster.MiniBatchKMeans``; ``transform`` assigns each descriptor of
     an image to its nearest word and returns the normalized word counts: one
-    fixed-length vector per image, whatever its number of keypoints.
+    fixed-length vector per image, whatever its number of keypoints. k-means runs on
+    one thread: on batches this small, more threads cost more than they save.
 
     Example::
 
@@ -135,7 +187,8 @@ class BagOfVisualWords:
         stacked = np.concatenate(self._check(descriptors, dim=None))
         if len(stacked) < self.n_words:
             raise ValueError(f"need at least n_words = {self.n_words} descriptors to fit, got {len(stacked)}")
-        self.kmeans.fit(stacked)
+        with threadpool_limits(limits=1):
+            self.kmeans.fit(stacked)
         self.dim = stacked.shape[1]
         return self
 
@@ -147,10 +200,11 @@ class BagOfVisualWords:
         if self.dim is None:
             raise RuntimeError("BagOfVisualWords must be fit before transform")
         histograms = np.zeros((len(descriptors), self.n_words), dtype=np.float32)
-        for i, d in enumerate(self._check(descriptors, self.dim)):
-            if len(d):
-                counts = np.bincount(self.kmeans.predict(d), minlength=self.n_words)
-                histograms[i] = counts / counts.sum()
+        with threadpool_limits(limits=1):
+            for i, d in enumerate(self._check(descriptors, self.dim)):
+                if len(d):
+                    counts = np.bincount(self.kmeans.predict(d), minlength=self.n_words)
+                    histograms[i] = counts / counts.sum()
         return histograms
 
     def fit_transform(self, descriptors: list[np.ndarray]) -> np.ndarray:
