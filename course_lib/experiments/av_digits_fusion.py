@@ -122,13 +122,13 @@ class AVDigitsFeatures:
     """AV-Digits ready for fast training: per split, ``{"image": (N, 1, 28, 28),
     "audio": (N, n_mels, T) normalized log-mel, "label": (N,), "snr_db": (N,)}``.
 
-    ``frontend`` turns waveforms into the same audio features, e.g. ``test_pcm``, the
-    test clips as int16 PCM (N_test, n_samples), after adding more noise to them.
+    ``pcm`` holds each split's clips as int16 PCM (N, n_samples); ``frontend`` turns
+    them into the same audio features, e.g. after adding more noise to them.
     """
 
     splits: dict[str, dict[str, Tensor]]
     frontend: NormalizedLogMel
-    test_pcm: Tensor
+    pcm: dict[str, Tensor]
     classes: list[str]
 
     def loader(self, split: str, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
@@ -162,8 +162,8 @@ def load_features(fast: bool | None = None, n_mels: int = N_MELS, hop_length: in
             "label": torch.from_numpy(arrays["label"][rows]),
             "snr_db": torch.from_numpy(arrays["snr_db"][rows]),
         }
-    test_pcm = torch.from_numpy(arrays["audio"][members["test"]])
-    return AVDigitsFeatures(splits, frontend, test_pcm, list(av_digits.DIGIT_WORDS))
+    pcm = {split: torch.from_numpy(arrays["audio"][rows]) for split, rows in members.items()}
+    return AVDigitsFeatures(splits, frontend, pcm, list(av_digits.DIGIT_WORDS))
 
 
 def make_encoder(modality: str, n_mels: int = N_MELS, embed_dim: int = EMBED_DIM) -> nn.Module:
