@@ -13,11 +13,16 @@ from course_lib.models.multimodal import (
     unimodal_model,
 )
 from course_lib.models.tensor_fusion import LowRankFusion, TensorFusion
+from course_lib.models.text_encoders import CBOW, MeanEmbedding
+from course_lib.models.video import FrameClassifier, FrameEncoder, R2Plus1dClassifier
 
 __all__ = [
+    "CBOW",
     "FUSION_METHODS",
     "AudioEncoder",
     "ConcatFusion",
+    "FrameClassifier",
+    "FrameEncoder",
     "Fusion",
     "GatedFusion",
     "ImageEncoder",
@@ -25,7 +30,9 @@ __all__ = [
     "LogMelSpectrogram",
     "LowRankFusion",
     "MLPEncoder",
+    "MeanEmbedding",
     "MultimodalModel",
+    "R2Plus1dClassifier",
     "TensorFusion",
     "count_parameters",
     "make_fusion",
