@@ -2,10 +2,13 @@
 
     from course_lib.models import ImageEncoder, AudioEncoder, make_fusion, MultimodalModel
 """
+from course_lib.models.attention import CrossModalAttention
 from course_lib.models.encoders import AudioEncoder, ImageEncoder, LogMelSpectrogram, MLPEncoder
 from course_lib.models.fusion import FUSION_METHODS, make_fusion
+from course_lib.models.film import FiLM, FiLMBlock
 from course_lib.models.fusion_base import Fusion
 from course_lib.models.fusion_basic import ConcatFusion, GatedFusion, LateFusion
+from course_lib.models.modality_dropout import ModalityDropout, ModalityDropoutModel
 from course_lib.models.multimodal import (
     MultimodalModel,
     count_parameters,
@@ -21,6 +24,9 @@ __all__ = [
     "FUSION_METHODS",
     "AudioEncoder",
     "ConcatFusion",
+    "CrossModalAttention",
+    "FiLM",
+    "FiLMBlock",
     "FrameClassifier",
     "FrameEncoder",
     "Fusion",
@@ -31,6 +37,8 @@ __all__ = [
     "LowRankFusion",
     "MLPEncoder",
     "MeanEmbedding",
+    "ModalityDropout",
+    "ModalityDropoutModel",
     "MultimodalModel",
     "R2Plus1dClassifier",
     "TensorFusion",
