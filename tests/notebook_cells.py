@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -21,3 +22,16 @@ def inline_namespace(path: Path, tag: str = "inline") -> dict:
     for cell in cells:
         exec(compile(cell.source, f"{path.name}:{tag}", "exec"), namespace)
     return namespace
+
+
+def inline_fixture(notebook: str):
+    """A module-scoped pytest fixture named ``inline``: the namespace of ``notebook``'s inline cells.
+
+    In a test module: ``inline = inline_fixture("03_fusion_architectures.ipynb")``.
+    """
+
+    @pytest.fixture(scope="module")
+    def inline() -> dict:
+        return inline_namespace(NOTEBOOK_DIR / notebook)
+
+    return inline

@@ -15,22 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from notebook_cells import NOTEBOOK_DIR, inline_namespace
+from notebook_cells import inline_fixture
 
 from course_lib.models import ConcatFusion, GatedFusion, LateFusion, LowRankFusion, TensorFusion
 
-FUSION_NOTEBOOK = NOTEBOOK_DIR / "03_fusion_architectures.ipynb"
 DIMS = {"image": 6, "audio": 5}
 OUT_DIM = 7
 NUM_CLASSES = 4
 BATCH = 8
 
 
-@pytest.fixture(scope="module")
-def inline() -> dict:
-    if not FUSION_NOTEBOOK.exists():
-        pytest.fail(f"{FUSION_NOTEBOOK} is missing")
-    return inline_namespace(FUSION_NOTEBOOK)
+inline = inline_fixture("03_fusion_architectures.ipynb")
 
 
 def random_features(seed: int = 0) -> dict[str, torch.Tensor]:

@@ -11,19 +11,14 @@ import numpy as np
 import pytest
 from skimage.feature import local_binary_pattern
 
-from notebook_cells import NOTEBOOK_DIR, inline_namespace
+from notebook_cells import inline_fixture
 
 from course_lib.data.mnist import load_mnist
 from course_lib.features.image import BagOfVisualWords, lbp_codes
 
-FEATURES_NOTEBOOK = NOTEBOOK_DIR / "04_image_features.ipynb"
 
 
-@pytest.fixture(scope="module")
-def inline() -> dict:
-    if not FEATURES_NOTEBOOK.exists():
-        pytest.fail(f"{FEATURES_NOTEBOOK} is missing")
-    return inline_namespace(FEATURES_NOTEBOOK)
+inline = inline_fixture("04_image_features.ipynb")
 
 
 def sample_images() -> list[np.ndarray]:

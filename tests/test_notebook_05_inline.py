@@ -12,13 +12,12 @@ import pytest
 import torch
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from notebook_cells import NOTEBOOK_DIR, inline_namespace
+from notebook_cells import inline_fixture
 
 from course_lib.data.text import pad_sequences
 from course_lib.features.text_encoder import mean_pool
 from course_lib.models.text_encoders import MeanEmbedding
 
-TEXT_NOTEBOOK = NOTEBOOK_DIR / "05_text_representations.ipynb"
 SENTENCES = [
     "What shape is the red object?",
     "How many things share the grey item's shape?",
@@ -29,11 +28,7 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def inline() -> dict:
-    if not TEXT_NOTEBOOK.exists():
-        pytest.fail(f"{TEXT_NOTEBOOK} is missing")
-    return inline_namespace(TEXT_NOTEBOOK)
+inline = inline_fixture("05_text_representations.ipynb")
 
 
 def test_bag_of_words_matches_count_vectorizer(inline):

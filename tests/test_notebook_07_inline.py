@@ -9,19 +9,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from notebook_cells import NOTEBOOK_DIR, inline_namespace
+from notebook_cells import inline_fixture
 
 from course_lib.features.audio import frames, stft
 
-AUDIO_NOTEBOOK = NOTEBOOK_DIR / "07_audio_features.ipynb"
 SETTINGS = [(200, 80), (256, 64), (255, 100)]
 
 
-@pytest.fixture(scope="module")
-def inline() -> dict:
-    if not AUDIO_NOTEBOOK.exists():
-        pytest.fail(f"{AUDIO_NOTEBOOK} is missing")
-    return inline_namespace(AUDIO_NOTEBOOK)
+inline = inline_fixture("07_audio_features.ipynb")
 
 
 @pytest.fixture

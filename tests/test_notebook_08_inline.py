@@ -11,18 +11,13 @@ import pytest
 import torch
 from torchvision.models.video.resnet import Conv2Plus1D
 
-from notebook_cells import NOTEBOOK_DIR, inline_namespace
+from notebook_cells import inline_fixture
 
 from course_lib.models.video import FrameEncoder, mid_channels
 
-VIDEO_NOTEBOOK = NOTEBOOK_DIR / "08_video_features.ipynb"
 
 
-@pytest.fixture(scope="module")
-def inline() -> dict:
-    if not VIDEO_NOTEBOOK.exists():
-        pytest.fail(f"{VIDEO_NOTEBOOK} is missing")
-    return inline_namespace(VIDEO_NOTEBOOK)
+inline = inline_fixture("08_video_features.ipynb")
 
 
 def randomize_norms(module: torch.nn.Module, seed: int) -> None:

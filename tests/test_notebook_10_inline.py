@@ -7,18 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from notebook_cells import NOTEBOOK_DIR, inline_namespace
+from notebook_cells import inline_fixture
 
 from course_lib.calibration import expected_calibration_error
 
-NOTEBOOK = NOTEBOOK_DIR / "10_robustness_evaluation_deployment.ipynb"
 
 
-@pytest.fixture(scope="module")
-def inline() -> dict:
-    if not NOTEBOOK.exists():
-        pytest.fail(f"{NOTEBOOK} is missing")
-    return inline_namespace(NOTEBOOK)
+inline = inline_fixture("10_robustness_evaluation_deployment.ipynb")
 
 
 @pytest.mark.parametrize(("scale", "n_bins", "seed"), [(1.0, 15, 0), (4.0, 15, 1), (0.3, 10, 2), (2.0, 1, 3)])
