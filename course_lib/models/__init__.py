@@ -15,6 +15,8 @@ from course_lib.models.multimodal import (
     make_head,
     unimodal_model,
 )
+from course_lib.models.tcn import TCN, receptive_field
+from course_lib.models.temporal_fusion import AlignedConcatFusion, LateTemporalFusion, TemporalAttentionFusion
 from course_lib.models.tensor_fusion import LowRankFusion, TensorFusion
 from course_lib.models.text_encoders import CBOW, MeanEmbedding
 from course_lib.models.video import FrameClassifier, FrameEncoder, R2Plus1dClassifier
@@ -22,6 +24,8 @@ from course_lib.models.video import FrameClassifier, FrameEncoder, R2Plus1dClass
 __all__ = [
     "CBOW",
     "FUSION_METHODS",
+    "TCN",
+    "AlignedConcatFusion",
     "AudioEncoder",
     "ConcatFusion",
     "CrossModalAttention",
@@ -33,6 +37,7 @@ __all__ = [
     "GatedFusion",
     "ImageEncoder",
     "LateFusion",
+    "LateTemporalFusion",
     "LogMelSpectrogram",
     "LowRankFusion",
     "MLPEncoder",
@@ -41,9 +46,11 @@ __all__ = [
     "ModalityDropoutModel",
     "MultimodalModel",
     "R2Plus1dClassifier",
+    "TemporalAttentionFusion",
     "TensorFusion",
     "count_parameters",
     "make_fusion",
     "make_head",
+    "receptive_field",
     "unimodal_model",
 ]

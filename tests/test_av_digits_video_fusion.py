@@ -1,0 +1,132 @@
+"""The audio-video fusion experiment of notebook 09: data tensors, models, training rows."""
+import numpy as np
+import pytest
+import torch
+
+from course_lib.data.av_digits_video import AVDigitsVideo
+from course_lib.experiments import av_digits_video_fusion as avf
+
+SIZES = (12, 6, 6)  # train, val, test
+
+
+def fake_arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    """Random clips with the generator's keys, shapes and dtypes (no speech synthesis needed)."""
+    rng = np.random.default_rng(seed)
+    n = sum(SIZES)
+    return {
+        "video": rng.integers(0, 256, size=(n, 16, 32, 32), dtype=np.uint8),
+        "audio": rng.integers(-3000, 3000, size=(n, 16000)).astype(np.int16),
+        "split": np.repeat(np.arange(3, dtype=np.int8), SIZES),
+        "digit": rng.integers(0, 10, n), "motion": rng.integers(0, 8, n), "voice": rng.integers(0, 6, n),
+        "degraded": rng.integers(0, 3, n),
+        "onset": np.tile([0.1, 1.2], n // 2).astype(np.float32),
+        "position": rng.uniform(8, 24, size=(n, 16, 2)).astype(np.float32),
+    }
+
+
+@pytest.fixture(scope="module")
+def tensors() -> avf.VideoAudioTensors:
+    return avf.load_tensors(arrays=fake_arrays())
+
+
+def test_tensors_per_split(tensors):
+    train = tensors.splits["train"]
+    assert train["video"].shape == (12, 16, 32, 32) and train["video"].dtype == torch.uint8
+    assert train["audio"].shape == (12, avf.N_MELS, 16 * avf.AUDIO_STEPS_PER_FRAME)
+    assert tensors.fps == 8 and len(tensors.splits["test"]["digit"]) == 6
+    assert train["audio"].std().item() == pytest.approx(1.0, rel=1e-3)  # scaled by the training clips' std
+    torch.testing.assert_close(train["audio"].mean(dim=-1), torch.zeros(12, avf.N_MELS), atol=1e-4, rtol=0)
+    assert -1 < train["position"].min() and train["position"].max() < 1
+
+
+def test_synchrony_pairs_match_the_dataset(tensors):
+    arrays = fake_arrays()
+    dataset = AVDigitsVideo("val", pairing="synchrony", arrays=arrays)
+    pairs = avf.synchrony_pairs(tensors, "val")
+    assert len(pairs["sync"]) == len(dataset) == 12
+    assert pairs["sync"].tolist() == [dataset[i]["sync"].item() for i in range(len(dataset))]
+    for i in range(len(dataset)):
+        expected = tensors.frontend(dataset[i]["audio"][None])[0]
+        torch.testing.assert_close(pairs["audio"][i], expected, atol=1e-3, rtol=1e-3)
+
+
+def test_spatial_soft_argmax_and_glimpse_find_the_right_place():
+    heatmap = torch.full((1, 8, 8), -50.0)
+    heatmap[0, 2, 5] = 50.0  # row 2 (y), column 5 (x)
+    torch.testing.assert_close(avf.spatial_soft_argmax(heatmap), torch.tensor([[(2 * 5 + 1) / 8 - 1, (2 * 2 + 1) / 8 - 1]]))
+    frame = torch.zeros(1, 1, 32, 32)
+    frame[0, 0, 20:24, 4:8] = 1.0  # a square centred on pixel (5.5, 21.5)
+    centre = torch.tensor([[(5.5 + 0.5) / 16 - 1, (21.5 + 0.5) / 16 - 1]])
+    crop = avf.glimpse(frame, centre, window=0.25, size=8)  # 8 x 8 pixels around the centre
+    torch.testing.assert_close(crop[0, 0, 2:6, 2:6], torch.ones(4, 4))
+    assert crop.sum() == pytest.approx(16.0)
+
+
+@pytest.mark.parametrize("method", list(avf.METHODS))
+def test_every_method_maps_a_batch_to_task_logits(method, tensors):
+    torch.manual_seed(0)
+    model = avf.build_model(method, dim=8)
+    batch = {k: tensors.splits["train"][k][:3] for k in ("video", "audio")}
+    outputs = model(batch)
+    _, modalities, tasks, _ = avf.METHODS[method]
+    assert list(model.modalities) == list(modalities)
+    for task in tasks:
+        assert outputs[task].shape == (3, avf.TASKS[task])
+    assert ("position" in outputs) == ("video" in modalities)
+    sum(o.sum() for o in outputs.values()).backward()
+    for modality in modalities:
+        grads = [p.grad for p in model.encoders[modality].parameters() if p.requires_grad]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), f"no gradient reaches the {modality} encoder"
+
+
+def test_modality_dropout_zeroes_whole_clips_of_one_modality():
+    torch.manual_seed(0)
+    inputs = {"video": torch.ones(200, 2, 3), "audio": torch.ones(200, 4)}
+    out = avf.drop_modalities(inputs, 0.5)
+    video_kept, audio_kept = out["video"].flatten(1).all(1), out["audio"].all(1)
+    assert (out["video"].flatten(1).sum(1) % 6 == 0).all()  # a clip is either kept whole or zeroed
+    assert (video_kept | audio_kept).all()  # never both zeroed
+    assert 30 < (~video_kept).sum() < 70 and 30 < (~audio_kept).sum() < 70
+
+
+def test_train_method_row_and_determinism(tensors):
+    rows = [avf.train_method("late", tensors, epochs=1, seed=0, batch_size=6, dim=8, device=torch.device("cpu")).row
+            for _ in range(2)]
+    for key in ("digit_accuracy", "motion_accuracy", "voice_accuracy", "digit_macro_f1", "motion_macro_f1",
+                "voice_macro_f1", "digit_accuracy_audio", "position_error_px", "parameters", "seconds", "seed"):
+        assert key in rows[0], key
+    assert 0 <= rows[0]["digit_accuracy"] <= 1 and rows[0]["parameters"] > 0
+    assert {k: v for k, v in rows[0].items() if k != "seconds"} == {k: v for k, v in rows[1].items() if k != "seconds"}
+
+
+def test_ablation_zeroes_one_input(tensors):
+    loader = avf.ablated_loader(tensors, "test", ["video", "audio"], ["digit"], zero="audio")
+    batch = next(iter(loader))
+    assert (batch["audio"] == 0).all() and batch["video"].any()
+    with pytest.raises(ValueError, match="zero must be one of"):
+        avf.ablated_loader(tensors, "test", ["video"], ["digit"], zero="audio")
+
+
+def test_synchrony_and_autoencoder_train(tensors):
+    sync = avf.train_synchrony(tensors, epochs=1, batch_size=8, dim=8, device=torch.device("cpu")).row
+    assert 0 <= sync["sync_accuracy"] <= 1 and sync["tasks"] == ["sync"]
+    result = avf.train_autoencoder(tensors, epochs=1, batch_size=6, dim=8, device=torch.device("cpu"))
+    for key in ("digit_accuracy", "motion_accuracy", "voice_accuracy", "reconstruction", "audio_from_video"):
+        assert key in result.row, key
+    outputs = result.model.eval()({k: tensors.splits["test"][k] for k in ("video", "audio")})
+    assert outputs["code"].shape == (6, 32) and outputs["video"].shape == (6, 16, 16, 16)
+    assert outputs["audio"].shape == tensors.splits["test"]["audio"].shape
+
+
+def test_clear_errors(tensors):
+    with pytest.raises(ValueError, match="unknown method 'early'"):
+        avf.build_model("early")
+    model = avf.build_model("late")
+    with pytest.raises(ValueError, match=r"lack \['audio'\]"):
+        model({"video": tensors.splits["train"]["video"][:2]})
+    with pytest.raises(ValueError, match=r"video must have shape \(B, T, H, W\)"):
+        model({"video": torch.zeros(2, 32, 32), "audio": tensors.splits["train"]["audio"][:2]})
+    with pytest.raises(ValueError, match=r"audio must have shape \(B, 40, T\)"):
+        model({"video": tensors.splits["train"]["video"][:2], "audio": torch.zeros(2, 64, 40)})
+    with pytest.raises(ValueError, match="split must be one of"):
+        tensors.loader("dev", ["video"])
