@@ -18,7 +18,6 @@ artifacts/benchmarks/ (``--fast``).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from course_lib import config
 from course_lib.data import av_digits
+from report import write_report
 
 
 def image_features(images: np.ndarray) -> np.ndarray:
@@ -133,10 +133,8 @@ def main() -> None:
               "params": av_digits.default_params(args.fast), "counts": counts, "rows": rows,
               "total_seconds": round(time.perf_counter() - total, 1)}
     output_dir = config.artifacts_dir() / "benchmarks" if args.fast else Path(__file__).resolve().parent / "results"
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "av_digits_baselines.json").write_text(json.dumps(result, indent=2) + "\n")
-    (output_dir / "av_digits_baselines.md").write_text(markdown(rows, counts))
-    print(f"wrote {output_dir / 'av_digits_baselines.md'} in {result['total_seconds']} s")
+    path = write_report(output_dir, "av_digits_baselines", result, markdown(rows, counts))
+    print(f"wrote {path} in {result['total_seconds']} s")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from sklearn.preprocessing import StandardScaler
 from course_lib import config
 from course_lib.data import av_digits_video as avv
 from course_lib.data.cache import ARRAYS_FILE, MANIFEST_FILE, cache_dir
+from report import write_report
 
 RESULTS = config.ROOT / "benchmarks" / "results"
 
@@ -234,8 +235,6 @@ def run(fast: bool) -> dict:
 
 
 def write(results: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "av_digits_video_baselines.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         f"# AV-Digits-Video baselines ({results['mode']} mode)",
         "",
@@ -266,7 +265,7 @@ def write(results: dict) -> None:
         f"Generation: {results['generation_seconds']:.0f} s; seconds include feature extraction. "
         "Made by `python benchmarks/dataset_baselines_av_digits_video.py`.",
     ]
-    (RESULTS / "av_digits_video_baselines.md").write_text("\n".join(lines) + "\n")
+    write_report(RESULTS, "av_digits_video_baselines", results, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

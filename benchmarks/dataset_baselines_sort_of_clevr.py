@@ -20,7 +20,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -37,6 +36,7 @@ from torch import nn
 from course_lib import config
 from course_lib.data import sort_of_clevr as soc
 from course_lib.data.text import Vocabulary, tokenize
+from report import write_report
 
 PIXELS = 25  # side of the downsampled image fed to the MLPs
 LEAK_POINTS = 1.0  # the question-only model may beat a subtype's prior by at most this many points,
@@ -262,11 +262,8 @@ def main() -> int:
         "paper": PAPER,
     }
     folder = config.artifacts_dir() / "benchmarks" if args.fast else Path(__file__).resolve().parent / "results"
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{soc.NAME}_baselines"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
-    print(f"wrote {stem}.json and {stem}.md")
+    path = write_report(folder, f"{soc.NAME}_baselines", report, markdown(report))
+    print(f"wrote {path.with_suffix('.json')} and {path}")
     if not report["leak_check"]["passed"] and not args.fast:
         print("LEAK: the question alone beats the answer prior:", {k: v for k, v in leak.items() if not v["passed"]})
         return 1

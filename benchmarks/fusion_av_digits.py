@@ -31,6 +31,7 @@ import torch
 from course_lib import config
 from course_lib.data import av_digits
 from course_lib.experiments import av_digits_fusion as avf
+from report import write_report
 
 TARGET_POINTS = 10.0
 DEGRADATION_KEYS = ("image_pca_fraction", "image_noise_std", "audio_snr_db", "audio_snr_spread_db",
@@ -167,9 +168,7 @@ def main() -> None:
         "margin": margin(rows),
         "total_seconds": round(time.perf_counter() - start, 1),
     }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "fusion_av_digits.json").write_text(json.dumps(report, indent=2) + "\n")
-    (output_dir / "fusion_av_digits.md").write_text(markdown(report))
+    write_report(output_dir, "fusion_av_digits", report, markdown(report))
     print(markdown(report))
     print(f"written to {output_dir}")
 

@@ -37,6 +37,7 @@ import torch
 from course_lib import config
 from course_lib.data import av_digits_video as avdv
 from course_lib.experiments import av_digits_video_fusion as avf
+from report import write_report
 
 TARGETS = {"digit_accuracy": 0.97, "motion_accuracy": 0.99}
 OTHERS = [m for m in avf.METHODS if m != avf.HEADLINE] + ["sync", "autoencoder"]
@@ -216,9 +217,7 @@ def main() -> None:
     previous = output_dir / "fusion_av_digits_video.json"
     if args.update and previous.exists():
         report = merged(json.loads(previous.read_text()), report)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "fusion_av_digits_video.json").write_text(json.dumps(report, indent=2) + "\n")
-    (output_dir / "fusion_av_digits_video.md").write_text(markdown(report))
+    write_report(output_dir, "fusion_av_digits_video", report, markdown(report))
     print(markdown(report))
     print(f"written to {output_dir} in {report['total_seconds']:.0f} s")
 

@@ -36,6 +36,7 @@ import torch
 from nbclient import NotebookClient
 
 from course_lib import config
+from report import write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOTEBOOKS = config.ROOT / "notebooks"
@@ -217,9 +218,7 @@ def main() -> int:
             report.setdefault("notebooks", {}).setdefault(name, {}).update(by_mode)
     report.update(machine=machine(), parts_run=args.parts,
                   updated_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "course.md").write_text(markdown(report))
+    write_report(RESULTS, "course", report, markdown(report))
     print(markdown(report))
     print(f"written to {RESULTS} in {minutes(time.perf_counter() - start)}")
     failed = [b["script"] for b in report.get("benchmarks", []) if b["status"]]
