@@ -66,18 +66,23 @@ class NormalizedLogMel(nn.Module):
     (cepstral mean normalization): a constant gain and the colour of stationary
     background noise are constant offsets per band in dB, so this takes them out.
     The result is divided by one standard deviation measured on the training clips
-    (``fit``), so every split is scaled the same way.
+    (``fit``), so every split is scaled the same way. With ``whole_hops=True`` only the
+    ``n_samples // hop_length`` frames that start inside the clip are kept (T = steps of
+    exactly ``hop_length`` samples, which lines the audio up with a video's frames).
     """
 
-    def __init__(self, n_mels: int = N_MELS, hop_length: int = HOP_LENGTH) -> None:
+    def __init__(self, n_mels: int = N_MELS, hop_length: int = HOP_LENGTH, sample_rate: int = 16000,
+                 n_fft: int = 400, whole_hops: bool = False) -> None:
         super().__init__()
-        self.n_mels = n_mels
-        self.log_mel = LogMelSpectrogram(n_mels=n_mels, hop_length=hop_length)
+        self.n_mels, self.hop_length, self.whole_hops = n_mels, hop_length, whole_hops
+        self.log_mel = LogMelSpectrogram(sample_rate, n_fft, hop_length, n_mels)
         self.register_buffer("std", torch.tensor(1.0))
 
     def centred(self, waveforms: Tensor) -> Tensor:
         """(B, n_samples) -> log-mel minus each band's mean over time (B, n_mels, T), in dB."""
         spectrograms = self.log_mel(waveforms)
+        if self.whole_hops:
+            spectrograms = spectrograms[..., : waveforms.shape[-1] // self.hop_length]
         return spectrograms - spectrograms.mean(dim=-1, keepdim=True)
 
     @torch.no_grad()

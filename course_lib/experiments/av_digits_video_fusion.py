@@ -29,8 +29,7 @@ from torch.utils.data import DataLoader
 
 from course_lib import config
 from course_lib.data import av_digits_video as avdv
-from course_lib.experiments.av_digits_fusion import TensorDictDataset
-from course_lib.features.audio import LogMelSpectrogram
+from course_lib.experiments.av_digits_fusion import NormalizedLogMel, TensorDictDataset, chunked
 from course_lib.metrics import classification_report
 from course_lib.models.multimodal import count_parameters
 from course_lib.models.tcn import TCN
@@ -62,38 +61,6 @@ MODALITY_DROPOUT = 0.2
 POSITION_WEIGHT = 10.0  # the digit centres are in (-1, 1): an error of 0.1 costs 0.1
 
 
-class NormalizedLogMel(nn.Module):
-    """8 kHz waveforms (B, n_samples) -> log-mel (B, n_mels, steps), band means removed, train std 1.
-
-    ``steps = n_samples // hop_length``; each band's mean over the clip is subtracted (this
-    removes the gain and the colour of stationary noise), and everything is divided by one
-    standard deviation measured on the training clips by :meth:`fit`.
-    """
-
-    def __init__(self, n_mels: int = N_MELS, hop_length: int = 250, n_fft: int = N_FFT,
-                 sample_rate: int = SAMPLE_RATE) -> None:
-        super().__init__()
-        self.n_mels, self.hop_length = n_mels, hop_length
-        self.log_mel = LogMelSpectrogram(sample_rate, n_fft, hop_length, n_mels)
-        self.register_buffer("std", torch.tensor(1.0))
-
-    def centred(self, waveforms: Tensor) -> Tensor:
-        """(B, n_samples) -> log-mel in dB minus each band's mean over time (B, n_mels, steps)."""
-        spectrogram = self.log_mel(waveforms)[..., : waveforms.shape[-1] // self.hop_length]
-        return spectrogram - spectrogram.mean(dim=-1, keepdim=True)
-
-    @torch.no_grad()
-    def fit(self, waveforms: Tensor) -> NormalizedLogMel:
-        """Set ``std`` from the training waveforms (N, n_samples); returns self."""
-        self.std.copy_(torch.cat([self.centred(w) for w in waveforms.split(500)]).std())
-        return self
-
-    @torch.no_grad()
-    def forward(self, waveforms: Tensor) -> Tensor:
-        """(B, n_samples) -> (B, n_mels, steps), 500 clips at a time."""
-        return torch.cat([self.centred(w) / self.std for w in waveforms.split(500)])
-
-
 @dataclass
 class VideoAudioTensors:
     """AV-Digits-Video ready for training: per split ``{"video": uint8 (N, T, H, W), "audio":
@@ -123,7 +90,7 @@ def load_tensors(fast: bool | None = None, arrays: Mapping[str, np.ndarray] | No
     arrays = avdv.load_arrays(fast=fast) if arrays is None else arrays
     fps = int(arrays["video"].shape[1] / (arrays["audio"].shape[1] / SAMPLE_RATE))
     hop = arrays["audio"].shape[1] // (arrays["video"].shape[1] * AUDIO_STEPS_PER_FRAME)
-    frontend = NormalizedLogMel(hop_length=hop)
+    frontend = NormalizedLogMel(N_MELS, hop, SAMPLE_RATE, N_FFT, whole_hops=True)
     waveforms = torch.from_numpy(arrays["audio"].astype(np.float32) / 32768)
     rows = {split: torch.from_numpy(np.flatnonzero(arrays["split"] == i)) for i, split in enumerate(avdv.SPLITS)}
     frontend.fit(waveforms[rows["train"]])
@@ -132,7 +99,7 @@ def load_tensors(fast: bool | None = None, arrays: Mapping[str, np.ndarray] | No
     for split, index in rows.items():
         splits[split] = {
             "video": torch.from_numpy(arrays["video"][index.numpy()]),
-            "audio": frontend(waveforms[index]),
+            "audio": chunked(frontend, waveforms[index]),
             **{key: torch.from_numpy(arrays[key][index.numpy()]) for key in ("digit", "motion", "voice", "degraded")},
             "onset": torch.from_numpy(arrays["onset"][index.numpy()]),
             "position": torch.from_numpy((arrays["position"][index.numpy()] + 0.5) / size * 2 - 1),
