@@ -79,12 +79,10 @@ def run_job(method: str, seed: int, epochs: int, fast: bool, device_name: str | 
             threads: int | None) -> dict:
     """Train one model and return its row (plus, for the headline model, the modality ablation).
 
-    Runs in the main process or in a worker process (``--jobs``), which loads the tensors once.
+    Runs in the main process or in a worker process (``--jobs``); both find the tensors in ``_TENSORS``.
     """
     if threads is not None:
         torch.set_num_threads(threads)
-    if fast not in _TENSORS:
-        _TENSORS[fast] = avf.load_tensors(fast=fast)
     tensors, device = _TENSORS[fast], config.get_device(device_name)
     if method == "sync":  # twice as many pairs as clips: half the epochs gives the same number of steps
         return {"row": avf.train_synchrony(tensors, epochs=max(1, epochs // 2), seed=seed, device=device).row}

@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader
 from course_lib import config
 from course_lib.data import av_digits_video as avdv
 from course_lib.experiments.av_digits_fusion import NormalizedLogMel, TensorDictDataset, chunked
-from course_lib.metrics import classification_report
+from course_lib.metrics import accuracy, classification_report
+from course_lib.models.encoders import conv_block
 from course_lib.models.multimodal import count_parameters
 from course_lib.models.tcn import TCN
 from course_lib.models.temporal_fusion import AlignedConcatFusion, LateTemporalFusion, TemporalAttentionFusion
@@ -91,15 +92,14 @@ def load_tensors(fast: bool | None = None, arrays: Mapping[str, np.ndarray] | No
     fps = int(arrays["video"].shape[1] / (arrays["audio"].shape[1] / SAMPLE_RATE))
     hop = arrays["audio"].shape[1] // (arrays["video"].shape[1] * AUDIO_STEPS_PER_FRAME)
     frontend = NormalizedLogMel(N_MELS, hop, SAMPLE_RATE, N_FFT, whole_hops=True)
-    waveforms = torch.from_numpy(arrays["audio"].astype(np.float32) / 32768)
     rows = {split: torch.from_numpy(np.flatnonzero(arrays["split"] == i)) for i, split in enumerate(avdv.SPLITS)}
-    frontend.fit(waveforms[rows["train"]])
+    frontend.fit(arrays["audio"][rows["train"].numpy()])
     size = arrays["video"].shape[-1]
     splits = {}
     for split, index in rows.items():
         splits[split] = {
             "video": torch.from_numpy(arrays["video"][index.numpy()]),
-            "audio": chunked(frontend, waveforms[index]),
+            "audio": chunked(frontend, arrays["audio"][index.numpy()]),
             **{key: torch.from_numpy(arrays[key][index.numpy()]) for key in ("digit", "motion", "voice", "degraded")},
             "onset": torch.from_numpy(arrays["onset"][index.numpy()]),
             "position": torch.from_numpy((arrays["position"][index.numpy()] + 0.5) / size * 2 - 1),
@@ -155,12 +155,6 @@ def glimpse(frames: Tensor, centres: Tensor, window: float, size: int) -> Tensor
     return F.grid_sample(frames, grid, align_corners=False)
 
 
-def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 convolution, batch norm, ReLU; keeps H and W."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.ReLU())
-
-
 class FrameEncoder(nn.Module):
     """Per-frame encoder that follows the digit: video (B, T, H, W) -> (B, T, out_dim).
 
@@ -182,11 +176,11 @@ class FrameEncoder(nn.Module):
                  window: float = 0.6, glimpse_size: int = 20) -> None:
         super().__init__()
         self.out_dim, self.window, self.glimpse_size = out_dim, window, glimpse_size
-        self.locator = nn.Sequential(nn.AvgPool2d(2), conv_bn_relu(1, 8), nn.MaxPool2d(2),
-                                     conv_bn_relu(8, 16), conv_bn_relu(16, 16), nn.Conv2d(16, 1, 1))
+        self.locator = nn.Sequential(nn.AvgPool2d(2), conv_block(1, 8), conv_block(8, 16, pool=False),
+                                     conv_block(16, 16, pool=False), nn.Conv2d(16, 1, 1))
         c1, c2, c3 = channels
-        self.reader = nn.Sequential(conv_bn_relu(1, c1), nn.MaxPool2d(2), conv_bn_relu(c1, c2), nn.MaxPool2d(2),
-                                    conv_bn_relu(c2, c3), nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.reader = nn.Sequential(conv_block(1, c1), conv_block(c1, c2), conv_block(c2, c3, pool=False),
+                                    nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.what = nn.Sequential(nn.Linear(c3 + 2, out_dim - out_dim // 2), nn.ReLU())
         self.path = nn.Sequential(nn.Linear(4, out_dim // 2), nn.ReLU())
 
@@ -260,7 +254,11 @@ def make_encoder(modality: str, n_mels: int = N_MELS, dim: int = EMBED_DIM) -> S
 
 
 def drop_modalities(inputs: Mapping[str, Tensor], probability: float) -> dict[str, Tensor]:
-    """Modality dropout: each clip loses, with ``probability``, one randomly chosen modality (set to zero)."""
+    """Modality dropout on the inputs: each clip loses, with ``probability``, one randomly chosen modality.
+
+    The modality's input is set to zero, as the ablation does at test time; unlike
+    :class:`course_lib.models.ModalityDropout`, which drops (B, D) embeddings and rescales the rest.
+    """
     modalities = list(inputs)
     batch = inputs[modalities[0]].shape[0]
     dropped = torch.rand(batch) < probability
@@ -352,7 +350,7 @@ def multitask_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor])
 
 def mean_accuracy(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> float:
     """Mean over the classification tasks of the accuracy (the validation score that picks the best epoch)."""
-    return float(np.mean([(outputs[t].argmax(1) == targets[t]).float().mean().item() for t in outputs if t in TASKS]))
+    return float(np.mean([accuracy(outputs[t], targets[t]) for t in outputs if t in TASKS]))
 
 
 def task_scores(model: TemporalFusionModel, tensors: VideoAudioTensors, split: str = "test",

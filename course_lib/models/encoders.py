@@ -18,17 +18,15 @@ from course_lib.features.audio import LogMelSpectrogram
 from course_lib.models.checks import check_shape
 
 
-def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+def conv_block(in_channels: int, out_channels: int, pool: bool = True) -> nn.Sequential:
     """3x3 convolution, batch norm, ReLU, 2x2 max pooling: (B, C_in, H, W) -> (B, C_out, H/2, W/2).
 
-    The convolution has no bias: the batch norm that follows would cancel it.
+    The convolution has no bias: the batch norm that follows would cancel it. With
+    ``pool=False`` the block keeps H and W.
     """
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-    )
+    layers = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+              nn.BatchNorm2d(out_channels), nn.ReLU()]
+    return nn.Sequential(*layers, nn.MaxPool2d(2)) if pool else nn.Sequential(*layers)
 
 
 class ConvEncoder2d(nn.Module):

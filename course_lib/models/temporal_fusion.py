@@ -181,21 +181,19 @@ class TemporalAttentionFusion(nn.Module):
 class AlignedConcatFusion(nn.Module):
     """Step-by-step fusion: resample every sequence to one length, concatenate per step.
 
-    ``{m: (B, T_m, D_m)}`` -> ``(B, T, sum_m D_m)`` with ``T`` = ``length`` or the first
-    modality's ``T_m``. Longer sequences are averaged down (``F.adaptive_avg_pool1d``), so
+    ``{m: (B, T_m, D_m)}`` -> ``(B, T, sum_m D_m)`` with ``T`` the first modality's ``T_m``. Longer sequences are averaged down (``F.adaptive_avg_pool1d``), so
     step ``t`` of every modality covers the same moment of the clip; a temporal model after
     it can then compare the modalities moment by moment (audio-visual synchrony).
     """
 
-    def __init__(self, dims: Mapping[str, int], length: int | None = None) -> None:
+    def __init__(self, dims: Mapping[str, int]) -> None:
         super().__init__()
         self.dims = check_dims(dims, "AlignedConcatFusion")
-        self.length = length
         self.out_dim = sum(self.dims.values())
 
     def forward(self, sequences: Mapping[str, Tensor]) -> Tensor:
         """{modality: (B, T_m, D_m)} -> (B, T, sum_m D_m)."""
         tensors, _ = check_sequences(sequences, self.dims, "AlignedConcatFusion")
-        length = self.length or tensors[0].shape[1]
+        length = tensors[0].shape[1]
         aligned = [nn.functional.adaptive_avg_pool1d(x.transpose(1, 2), length).transpose(1, 2) for x in tensors]
         return torch.cat(aligned, dim=-1)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.models.checks import check_shape
+from course_lib.models.temporal_fusion import masked_mean
 
 
 def _check_ids(ids: Tensor, vocab_size: int, owner: str) -> None:
@@ -73,9 +74,7 @@ class MeanEmbedding(nn.Module):
             check_shape(mask, "MeanEmbedding: text mask", tuple(ids.shape))
             if mask.dtype != torch.bool:
                 raise TypeError(f"MeanEmbedding: text mask must be a bool tensor, got {mask.dtype}")
-        weights = mask.unsqueeze(-1).to(self.embedding.weight.dtype)  # (B, L, 1)
-        total = (self.embedding(ids) * weights).sum(dim=1)  # (B, dim)
-        return total / weights.sum(dim=1).clamp(min=1.0)
+        return masked_mean(self.embedding(ids), mask)
 
     @property
     def word_vectors(self) -> Tensor:
