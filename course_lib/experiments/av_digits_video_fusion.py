@@ -401,10 +401,26 @@ class MethodResult:
     row: dict
 
 
+def _fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, *, loss_fn, score_fn,
+         target_key: Sequence[str], epochs: int, lr: float, device: torch.device, progress: bool) -> FitResult:
+    """The training recipe of every model here: AdamW, a cosine schedule, gradients clipped at 5."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
+    return fit(model, train_loader, val_loader=val_loader, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler,
+               epochs=epochs, device=device, target_key=target_key, score_fn=score_fn, grad_clip=5.0,
+               progress=progress)
+
+
+def _run_info(model: nn.Module, result: FitResult, epochs: int, seed: int, device: torch.device) -> dict:
+    """The columns every result row shares: size, training time and settings."""
+    return {"parameters": count_parameters(model), "seconds": result.seconds, "best_epoch": result.best_epoch,
+            "epochs": epochs, "seed": seed, "device": str(device)}
+
+
 def train_method(method: str, tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed: int = 0,
                  lr: float = LEARNING_RATE, batch_size: int = BATCH_SIZE, dim: int = EMBED_DIM,
                  device: torch.device | None = None, progress: bool = False) -> MethodResult:
-    """Train one method (Adam, one-cycle cosine schedule) and score it on the test split.
+    """Train one method (AdamW, cosine schedule) and score it on the test split.
 
     The weights of the epoch with the best mean validation accuracy over the method's tasks
     are kept. ``seconds`` is the training time (``fit``).
@@ -413,17 +429,11 @@ def train_method(method: str, tensors: VideoAudioTensors, *, epochs: int = EPOCH
     config.seed_everything(seed)
     model = build_model(method, n_mels=tensors.frontend.n_mels, dim=dim)
     keys = [*model.modalities, *model.targets]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-    train_loader = tensors.loader("train", keys, batch_size, shuffle=True, seed=seed)
-    val_loader = tensors.loader("val", keys, batch_size=250)
-    result = fit(model, train_loader, val_loader=val_loader, loss_fn=multitask_loss, optimizer=optimizer,
-                 scheduler=scheduler, epochs=epochs, device=device, target_key=model.targets, score_fn=mean_accuracy,
-                 grad_clip=5.0, progress=progress)
+    result = _fit(model, tensors.loader("train", keys, batch_size, shuffle=True, seed=seed),
+                  tensors.loader("val", keys, batch_size=250), loss_fn=multitask_loss, score_fn=mean_accuracy,
+                  target_key=model.targets, epochs=epochs, lr=lr, device=device, progress=progress)
     row = {"method": method, "name": METHODS[method][0], "tasks": list(model.heads),
-           **task_scores(model, tensors, device=device),
-           "parameters": count_parameters(model), "seconds": result.seconds, "best_epoch": result.best_epoch,
-           "epochs": epochs, "seed": seed, "device": str(device)}
+           **task_scores(model, tensors, device=device), **_run_info(model, result, epochs, seed, device)}
     return MethodResult(model, result, row)
 
 
@@ -456,14 +466,10 @@ def train_synchrony(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed: i
     device = device or config.get_device()
     config.seed_everything(seed)
     model = SynchronyModel(n_mels=tensors.frontend.n_mels, dim=dim)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     keys = ["video", "audio", "sync"]
-    result = fit(model, tensors.loader("train", keys, batch_size, shuffle=True, seed=seed, pairing="synchrony"),
-                 val_loader=tensors.loader("val", keys, 250, pairing="synchrony"),
-                 loss_fn=multitask_loss, optimizer=optimizer,
-                 scheduler=scheduler, epochs=epochs, device=device, target_key=["sync"], score_fn=mean_accuracy,
-                 grad_clip=5.0, progress=progress)
+    result = _fit(model, tensors.loader("train", keys, batch_size, shuffle=True, seed=seed, pairing="synchrony"),
+                  tensors.loader("val", keys, 250, pairing="synchrony"), loss_fn=multitask_loss,
+                  score_fn=mean_accuracy, target_key=["sync"], epochs=epochs, lr=lr, device=device, progress=progress)
     outputs, targets = predict(model, tensors.loader("test", keys + ["degraded"], 250, pairing="synchrony"), device,
                                target_key=["sync", "degraded"])
     report = classification_report(outputs["sync"], targets["sync"], 2)
@@ -471,8 +477,7 @@ def train_synchrony(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed: i
            "sync_accuracy": report["accuracy"], "sync_macro_f1": report["macro_f1"],
            **{f"sync_accuracy_{name}": (outputs["sync"].argmax(1) == targets["sync"])[targets["degraded"] == code]
               .float().mean().item() for code, name in enumerate(avdv.DEGRADED)},
-           "parameters": count_parameters(model), "seconds": result.seconds, "best_epoch": result.best_epoch,
-           "epochs": epochs, "seed": seed, "device": str(device)}
+           **_run_info(model, result, epochs, seed, device)}
     return MethodResult(model, result, row)
 
 
@@ -557,14 +562,11 @@ def train_autoencoder(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed:
     train = tensors.splits["train"]
     model = MultimodalAutoencoder(train["video"].shape[1], train["video"].shape[-1], train["audio"].shape[-1],
                                   n_mels=tensors.frontend.n_mels, dim=dim)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     targets = ["video_target", "audio_target"]
-    result = fit(model, autoencoder_loader(tensors, "train", batch_size, shuffle=True, seed=seed),
-                 val_loader=autoencoder_loader(tensors, "val", 250), loss_fn=reconstruction_loss,
-                 optimizer=optimizer, scheduler=scheduler, epochs=epochs, device=device, target_key=targets,
-                 score_fn=lambda outputs, y: -reconstruction_loss(outputs, y).item(), grad_clip=5.0,
-                 progress=progress)
+    result = _fit(model, autoencoder_loader(tensors, "train", batch_size, shuffle=True, seed=seed),
+                  autoencoder_loader(tensors, "val", 250), loss_fn=reconstruction_loss,
+                  score_fn=lambda outputs, y: -reconstruction_loss(outputs, y).item(), target_key=targets,
+                  epochs=epochs, lr=lr, device=device, progress=progress)
     probe_scores = {}
     train_codes, test_codes = codes(model, tensors, "train", device), codes(model, tensors, "test", device)
     for task in ("digit", "motion", "voice"):
@@ -576,6 +578,5 @@ def train_autoencoder(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed:
         errors[key] = (reconstruction_loss(outputs, y).item() if zero is None else
                        (F.mse_loss(outputs["audio"], y["audio_target"]) / y["audio_target"].var()).item())
     row = {"method": "autoencoder", "name": "multimodal autoencoder + linear probe", "tasks": list(probe_scores),
-           **probe_scores, **errors, "parameters": count_parameters(model), "seconds": result.seconds,
-           "best_epoch": result.best_epoch, "epochs": epochs, "seed": seed, "device": str(device)}
+           **probe_scores, **errors, **_run_info(model, result, epochs, seed, device)}
     return MethodResult(model, result, row)
