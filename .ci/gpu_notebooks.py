@@ -78,17 +78,20 @@ def main() -> int:
     for stale in log_dir.glob("*.devices"):
         stale.unlink()
 
-    rows = [run_notebook(path, fast=not args.full, device=args.device, log_dir=log_dir) for path in paths]
+    report = {"mode": mode, "device": name, "total_seconds": 0.0, "notebooks": []}
+    output = ROOT / "artifacts" / f"notebooks_{args.device}_{mode}.json"
+    rows = report["notebooks"]
+    for path in paths:  # the report is rewritten after every notebook, so a cut-off run keeps what finished
+        rows.append(run_notebook(path, fast=not args.full, device=args.device, log_dir=log_dir))
+        report["total_seconds"] = round(sum(row["seconds"] for row in rows), 1)
+        output.write_text(json.dumps(report, indent=2))
     print(f"\n{mode} mode on {name}\n\n| notebook | seconds | models trained there | result |\n| --- | ---: | ---: | --- |")
     failures = 0
     for row in rows:
         found = problems(row)
         failures += bool(found)
         print(f"| {row['notebook']} | {row['seconds']} | {row['fits_on_device']} | {'; '.join(found) or 'passed'} |")
-    total = sum(row["seconds"] for row in rows)
-    print(f"\ntotal {total:.0f} s; {failures} notebook(s) with problems")
-    report = {"mode": mode, "device": name, "total_seconds": round(total, 1), "notebooks": rows}
-    (ROOT / "artifacts" / f"notebooks_{args.device}_{mode}.json").write_text(json.dumps(report, indent=2))
+    print(f"\ntotal {report['total_seconds']:.0f} s; {failures} notebook(s) with problems")
     return 1 if failures else 0
 
 

@@ -1,0 +1,543 @@
+"""Visual question answering on Sort-of-CLEVR-Text: the code of notebook 06 and its benchmark.
+
+    data = load_data()                                  # every split as tensors, made once
+    result = train_method("relational", data, seed=0)
+    result.row   # {"method": "relational", "accuracy": ..., "relational": ..., "non-relational": ...,
+                 #  "closest": ..., "macro_recall": ..., "macro_f1": ..., "parameters": ..., "seconds": ...}
+
+A batch holds whole images with all their questions: ``image`` (B, 3, 75, 75) uint8,
+``question`` (B, Q, L) token ids (0 = padding), ``label`` (B, Q). Every model encodes an
+image once and answers its Q = 20 questions from that one encoding, and every model reads
+the questions as sentences with the same small text encoder learned from scratch over the
+course vocabulary (the mean of word embeddings by default, or a GRU). Only the way the image
+and the question meet changes:
+
+- ``cnn_mlp``: a CNN (after the Relation Networks paper) flattened, concatenated with the
+  question, and an MLP: late fusion.
+- ``attention``: the question attends over the CNN's regions (10 x 10 cells with their
+  coordinates): cross-modal attention.
+- ``film``: the question scales and shifts the CNN's channels (FiLM) in two residual blocks.
+- ``relational``: object slots from pixels, two attention hops (the second one biased by
+  the distance to the first one's object) and a relation module, trained on the answers and
+  on auxiliary tasks (multitask learning): where every object is and its shape, which
+  object the question names, and the question's colour and kind.
+- ``relational_answers_only``: the same model trained on the answers alone.
+
+Every model returns a dict: ``"answer"`` (B, Q, num_answers) logits, and for the multitask
+model the outputs of its auxiliary heads; ``vqa_loss`` adds the loss of every head present.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from course_lib import config
+from course_lib.data import sort_of_clevr as soc
+from course_lib.data.text import Vocabulary, pad_sequences
+from course_lib.experiments.av_digits_fusion import TensorDictDataset
+from course_lib.metrics import accuracy, classification_report
+from course_lib.models.attention import CrossModalAttention
+from course_lib.models.checks import check_shape
+from course_lib.models.film import FiLMBlock
+from course_lib.models.multimodal import count_parameters
+from course_lib.models.relational import SLOT_SUMMARY_DIM, ObjectSlots, RelationalReasoner, coordinate_grid
+from course_lib.train import FitResult, fit, predict
+
+#: Method key -> the name shown in tables.
+METHODS: dict[str, str] = {
+    "cnn_mlp": "CNN + MLP (late fusion)",
+    "attention": "cross-modal attention",
+    "film": "FiLM",
+    "relational": "object slots + distance attention + RN, multitask",
+    "relational_answers_only": "object slots + distance attention + RN, answers only",
+}
+NUM_ANSWERS = len(soc.ANSWERS)
+NUM_COLORS = len(soc.COLORS)
+QUESTION_DIM = 64
+#: Full-mode training budget per method: epochs and peak learning rate (AdamW, warm-up then cosine decay).
+EPOCHS = {"cnn_mlp": 12, "attention": 6, "film": 6, "relational": 12, "relational_answers_only": 12}
+LEARNING_RATES = {"cnn_mlp": 2e-3, "attention": 2e-3, "film": 2e-3, "relational": 1e-2, "relational_answers_only": 1e-2}
+BATCH_IMAGES = 32  # images per batch, each with all its questions
+#: The targets of a batch: the answers and the annotations that the auxiliary tasks learn from.
+TARGETS = ("label", "object_position", "object_shape", "object_present", "question_color", "subtype")
+POSITION_WEIGHT = 10.0  # weight of the object-position loss (squared error in [-1, 1] units) in the multitask loss
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass
+class VQAData:
+    """Sort-of-CLEVR-Text as tensors, per split, with ``N`` images of ``Q`` questions and ``C`` colours:
+
+    ``image`` (N, 3, S, S) uint8, ``question`` (N, Q, L) int64 token ids, ``label``, ``qtype``,
+    ``subtype``, ``question_color`` (N, Q) int64; ``object_position`` (N, C, 2) the centre (x, y)
+    in [-1, 1] of the object of each palette colour, ``object_shape`` (N, C) its shape (index
+    into ``SHAPES``), ``object_present`` (N, C) bool. Also the
+    vocabulary of the training questions.
+    """
+
+    splits: dict[str, dict[str, Tensor]]
+    vocab: Vocabulary
+
+    def loader(self, split: str, batch_size: int = BATCH_IMAGES, shuffle: bool = False, seed: int = 0,
+               keys: Sequence[str] = ("image", "question", *TARGETS)) -> DataLoader:
+        """A DataLoader of dict batches of whole images (each with its Q questions) over ``keys``."""
+        if split not in self.splits:
+            raise ValueError(f"split must be one of {list(self.splits)}, got {split!r}")
+        tensors = {key: self.splits[split][key] for key in keys}
+        generator = torch.Generator().manual_seed(seed) if shuffle else None
+        return DataLoader(TensorDictDataset(tensors), batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def object_targets(arrays: Mapping[str, np.ndarray]) -> dict[str, Tensor]:
+    """Per image and palette colour: ``object_position`` (N, C, 2), the object's centre (x, y) in [-1, 1];
+    ``object_shape`` (N, C) int64; ``object_present`` (N, C) bool (position and shape are 0 where it is False)."""
+    n, k = arrays["object_color"].shape
+    size = arrays["images"].shape[1]
+    centres = np.stack([arrays["object_x"], arrays["object_y"]], axis=-1)  # (N, K, 2) pixel column and row
+    position = np.zeros((n, len(arrays["color_names"]), 2), dtype=np.float32)
+    shape = np.zeros((n, len(arrays["color_names"])), dtype=np.int64)
+    present = np.zeros((n, len(arrays["color_names"])), dtype=bool)
+    rows, colors = np.repeat(np.arange(n), k), arrays["object_color"].ravel()
+    position[rows, colors] = (centres.reshape(-1, 2) + 0.5) / size * 2 - 1
+    shape[rows, colors] = arrays["object_shape"].ravel()
+    present[rows, colors] = True
+    return {"object_position": torch.from_numpy(position), "object_shape": torch.from_numpy(shape),
+            "object_present": torch.from_numpy(present)}
+
+
+def load_data(fast: bool | None = None, arrays: Mapping[str, np.ndarray] | None = None) -> VQAData:
+    """Load Sort-of-CLEVR-Text (generated on first use) and turn it into tensors once.
+
+    The sentences are tokenized with the vocabulary of the training questions and padded
+    to the longest question. ``fast=None`` follows ``COURSE_FAST``; ``arrays`` (from
+    ``sort_of_clevr.generate``) replaces the cached dataset.
+    """
+    arrays = soc.load_arrays(fast=fast) if arrays is None else arrays
+    num_images = len(arrays["images"])
+    per_image = len(arrays["question_image"]) // num_images
+    if not np.array_equal(arrays["question_image"], np.repeat(np.arange(num_images), per_image)):
+        raise ValueError("load_data expects every image's questions to be consecutive, the same number per image")
+    train_images = arrays["image_split"] == soc.SPLITS.index("train")
+    vocab = Vocabulary.build(arrays["question_text"][np.repeat(train_images, per_image)].tolist())
+    distinct: dict[str, int] = {}  # encode each distinct sentence once
+    rows = torch.tensor([distinct.setdefault(text, len(distinct)) for text in arrays["question_text"].tolist()])
+    ids, _ = pad_sequences([vocab.encode(text) for text in distinct], pad_id=vocab.pad_id)
+    per_image_tensors = {
+        "image": torch.from_numpy(np.ascontiguousarray(arrays["images"].transpose(0, 3, 1, 2))),
+        "question": ids[rows].view(num_images, per_image, -1),
+        **{key: torch.from_numpy(arrays[source]).view(num_images, per_image)
+           for key, source in (("label", "answer"), ("qtype", "qtype"), ("subtype", "subtype"),
+                               ("question_color", "question_color"))},
+    }
+    per_image_tensors.update(object_targets(arrays))
+    splits = {}
+    for index, split in enumerate(soc.SPLITS):
+        rows = torch.from_numpy(np.flatnonzero(arrays["image_split"] == index))
+        splits[split] = {key: value[rows] for key, value in per_image_tensors.items()}
+    return VQAData(splits, vocab)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class QuestionEncoder(nn.Module):
+    """Token ids (B, L), 0 = padding -> question vectors (B, out_dim), learned from scratch.
+
+    ``kind="mean"``: the mean of the word embeddings of the real tokens (a bag of words: the
+    order is lost), then a linear layer and ReLU. ``kind="gru"``: a GRU reads the embeddings;
+    its hidden state after each question's last real token is the vector (the order counts,
+    at several times the cost).
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int = 32, out_dim: int = QUESTION_DIM, kind: str = "mean") -> None:
+        super().__init__()
+        if kind not in ("mean", "gru"):
+            raise ValueError(f"QuestionEncoder: kind must be 'mean' or 'gru', got {kind!r}")
+        self.kind, self.out_dim = kind, out_dim
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        if kind == "gru":
+            self.gru = nn.GRU(embed_dim, out_dim, batch_first=True)
+        else:
+            self.proj = nn.Sequential(nn.Linear(embed_dim, out_dim), nn.ReLU())
+
+    def forward(self, ids: Tensor) -> Tensor:
+        check_shape(ids, "QuestionEncoder: question", ("B", "L"))
+        real = ids != 0
+        lengths = real.sum(dim=1).clamp(min=1)
+        embedded = self.embed(ids)
+        if self.kind == "mean":
+            return self.proj((embedded * real[..., None]).sum(dim=1) / lengths[:, None])
+        outputs, _ = self.gru(embedded)  # (B, L, out_dim); padding comes after the real tokens
+        return outputs[torch.arange(len(ids), device=ids.device), lengths - 1]
+
+
+def conv_stem(num_layers: int, channels: int = 24) -> nn.Sequential:
+    """The Relation Networks paper's CNN: ``num_layers`` x (3x3 conv, stride 2, normalization, ReLU).
+
+    (B, 3, 75, 75) -> (B, channels, s, s) with s = 38, 19, 10, 5 after 1 to 4 layers. Group
+    normalization (one group: each image normalized on its own) stands in for the paper's
+    batch normalization, so training and evaluation compute the same function.
+    """
+    layers, width = [], 3
+    for _ in range(num_layers):
+        layers += [nn.Conv2d(width, channels, 3, stride=2, padding=1, bias=False), nn.GroupNorm(1, channels), nn.ReLU()]
+        width = channels
+    return nn.Sequential(*layers)
+
+
+def mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    """Two hidden layers of ``hidden_dim`` with ReLU, then ``out_dim`` outputs."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
+                         nn.Linear(hidden_dim, out_dim))
+
+
+class CNNMLPReasoner(nn.Module):
+    """Late fusion: the flattened CNN features and the question, concatenated, into an MLP."""
+
+    def __init__(self, image_dim: int, question_dim: int = QUESTION_DIM, hidden_dim: int = 256) -> None:
+        super().__init__()
+        self.mlp = mlp(image_dim + question_dim, hidden_dim, NUM_ANSWERS)
+
+    def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
+        return {"answer": self.mlp(torch.cat([features["maps"].flatten(1), question], dim=1))}
+
+
+class AttentionReasoner(nn.Module):
+    """The question attends over the CNN's cells (features plus x, y); the attended vector and
+    the question go into an MLP. ``last_weights`` (B, R) keeps the weights of the last call."""
+
+    def __init__(self, channels: int, question_dim: int = QUESTION_DIM, hidden_dim: int = 128, num_heads: int = 2) -> None:
+        super().__init__()
+        self.attend = CrossModalAttention(question_dim, channels + 2, hidden_dim, num_heads)
+        self.mlp = mlp(hidden_dim + question_dim, hidden_dim, NUM_ANSWERS)
+        self.last_weights: Tensor | None = None
+
+    def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
+        attended, weights = self.attend(question, features["regions"])
+        self.last_weights = weights.detach()
+        return {"answer": self.mlp(torch.cat([attended, question], dim=1))}
+
+
+class FiLMReasoner(nn.Module):
+    """Two FiLM residual blocks on the CNN's maps (plus x, y channels), max pooling, an MLP on [pooled, question]."""
+
+    def __init__(self, channels: int, question_dim: int = QUESTION_DIM, hidden_dim: int = 128, num_blocks: int = 2) -> None:
+        super().__init__()
+        self.coords_in = nn.Conv2d(channels + 2, channels, 1)
+        self.blocks = nn.ModuleList(FiLMBlock(channels, question_dim) for _ in range(num_blocks))
+        self.mlp = mlp(channels + question_dim, hidden_dim, NUM_ANSWERS)
+
+    def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
+        maps = features["maps"]
+        b, _, h, w = maps.shape
+        grid = coordinate_grid(h, w, maps.device).T.reshape(1, 2, h, w).expand(b, -1, -1, -1)
+        x = self.coords_in(torch.cat([maps, grid], dim=1))
+        for block in self.blocks:
+            x = block(x, question)
+        return {"answer": self.mlp(torch.cat([x.amax(dim=(2, 3)), question], dim=1))}
+
+
+class ObjectReasoner(nn.Module):
+    """``RelationalReasoner`` on the objects of ``SlotImageEncoder``."""
+
+    def __init__(self, object_dim: int = 64, question_dim: int = QUESTION_DIM, hidden_dim: int = 64) -> None:
+        super().__init__()
+        self.reasoner = RelationalReasoner(object_dim, question_dim, NUM_ANSWERS, hidden_dim)
+
+    def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
+        return self.reasoner(features["objects"], features["positions"], question)
+
+
+class ConvImageEncoder(nn.Module):
+    """Images -> ``{"maps": (B, C, s, s), "regions": (B, s * s, C + 2)}`` (cells with their x, y)."""
+
+    def __init__(self, num_layers: int, channels: int = 24) -> None:
+        super().__init__()
+        self.stem = conv_stem(num_layers, channels)
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        maps = self.stem(images)
+        b, c, h, w = maps.shape
+        grid = coordinate_grid(h, w, maps.device).expand(b, -1, -1)
+        return {"maps": maps, "regions": torch.cat([maps.flatten(2).transpose(1, 2), grid], dim=-1)}
+
+
+class SlotImageEncoder(nn.Module):
+    """Images -> ``{"objects": (B, K, object_dim), "positions": (B, K, 2), "object_shape": (B, K, 2)}``.
+
+    ``ObjectSlots`` finds K = ``num_slots`` objects and summarizes each; an MLP (shared by
+    the objects) turns each summary into an object vector, and a linear head reads each
+    object's shape (square or circle logits) from its vector, for an auxiliary loss.
+    """
+
+    def __init__(self, num_slots: int = NUM_COLORS, object_dim: int = 64) -> None:
+        super().__init__()
+        self.slots = ObjectSlots(num_slots=num_slots)
+        self.embed = nn.Sequential(nn.Linear(SLOT_SUMMARY_DIM, object_dim), nn.ReLU(), nn.Linear(object_dim, object_dim))
+        self.shape_head = nn.Linear(object_dim, len(soc.SHAPES))
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        slots = self.slots(images)
+        objects = self.embed(slots["objects"])
+        return {"objects": objects, "positions": slots["positions"], "object_shape": self.shape_head(objects)}
+
+
+class VQAModel(nn.Module):
+    """Image encoder + question encoder + reasoner; each image is encoded once for all its questions.
+
+    Input ``{"image": (B, 3, S, S) uint8 or float in [0, 1], "question": (B, Q, L) token ids}``.
+    The reasoner takes the image encoder's features named by ``image_keys``, each repeated for
+    the image's Q questions, and the question vectors (B * Q, question_dim); it returns a dict
+    with ``"answer"`` logits (B * Q, num_answers) and possibly more heads.
+
+    Output: ``{"answer": (B, Q, num_answers)}``, plus every other head of the reasoner as
+    (B, Q, ...), the image features named by ``image_outputs`` as they are (e.g. the object
+    positions, (B, K, 2)), and with ``parse_question`` the question's colour and kind
+    predicted from its vector: ``"question_parse"`` (B, Q, num_colors + num_subtypes).
+    """
+
+    def __init__(self, image_encoder: nn.Module, question_encoder: QuestionEncoder, reasoner: nn.Module,
+                 image_keys: Sequence[str], image_outputs: Sequence[str] = (), parse_question: bool = False) -> None:
+        super().__init__()
+        self.image_encoder, self.question_encoder, self.reasoner = image_encoder, question_encoder, reasoner
+        self.image_keys, self.image_outputs = tuple(image_keys), tuple(image_outputs)
+        self.question_parser = (nn.Linear(question_encoder.out_dim, NUM_COLORS + len(soc.SUBTYPES))
+                                if parse_question else None)
+
+    def forward(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        for key in ("image", "question"):
+            if key not in inputs:
+                raise ValueError(f"VQAModel: missing modality {key!r}; got {list(inputs)}")
+        image, question = inputs["image"], inputs["question"]
+        check_shape(image, "VQAModel: inputs['image']", ("B", 3, "H", "W"))
+        check_shape(question, "VQAModel: inputs['question']", (image.shape[0], "Q", "L"))
+        if image.dtype == torch.uint8:
+            image = image.float() / 255
+        b, q, _ = question.shape
+        features = self.image_encoder(image)
+        repeated = {key: features[key].repeat_interleave(q, dim=0) for key in self.image_keys}
+        vectors = self.question_encoder(question.flatten(0, 1))
+        outputs = {key: value.view(b, q, *value.shape[1:]) for key, value in self.reasoner(repeated, vectors).items()}
+        outputs.update({key: features[key] for key in self.image_outputs})
+        if self.question_parser is not None:
+            outputs["question_parse"] = self.question_parser(vectors).view(b, q, -1)
+        return outputs
+
+
+def build_model(method: str, vocab_size: int, question_encoder: str = "mean") -> VQAModel:
+    """The model of one method (a key of ``METHODS``) for a vocabulary of ``vocab_size`` tokens.
+
+    ``question_encoder``: ``"mean"`` (bag of embeddings) or ``"gru"``, see ``QuestionEncoder``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    question_encoder = QuestionEncoder(vocab_size, kind=question_encoder)
+    if method == "cnn_mlp":
+        return VQAModel(ConvImageEncoder(4), question_encoder, CNNMLPReasoner(24 * 5 * 5), ["maps"])
+    if method == "attention":
+        return VQAModel(ConvImageEncoder(3), question_encoder, AttentionReasoner(24), ["regions"])
+    if method == "film":
+        return VQAModel(ConvImageEncoder(3), question_encoder, FiLMReasoner(24), ["maps"])
+    multitask = method == "relational"
+    return VQAModel(SlotImageEncoder(), question_encoder, ObjectReasoner(), ["objects", "positions"],
+                    image_outputs=["positions", "object_shape"] if multitask else [], parse_question=multitask)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def vqa_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
+    """Cross-entropy of the answers, plus the loss of every auxiliary head the model has.
+
+    - ``"answer"`` (B, Q, A) against ``targets["label"]`` (B, Q): cross-entropy.
+    - ``"positions"`` (B, C, 2), slot ``c`` against the centre of the object of palette colour
+      ``c``, ``targets["object_position"]``, where ``targets["object_present"]``: squared error
+      times ``POSITION_WEIGHT``.
+    - ``"object_shape"`` (B, C, 2) shape logits against ``targets["object_shape"]`` where present: cross-entropy.
+    - ``"named_object"`` (B, Q, C) hop-1 scores against ``targets["question_color"]`` (B, Q): cross-entropy.
+    - ``"question_parse"`` (B, Q, C + 6) against the question's colour and subtype: two cross-entropies.
+    """
+    loss = nn.functional.cross_entropy(outputs["answer"].flatten(0, 1), targets["label"].flatten())
+    if "positions" in outputs:
+        error = (outputs["positions"] - targets["object_position"]).square().sum(dim=-1)
+        loss = loss + POSITION_WEIGHT * error[targets["object_present"]].mean()
+    if "object_shape" in outputs:
+        present = targets["object_present"]
+        loss = loss + nn.functional.cross_entropy(outputs["object_shape"][present], targets["object_shape"][present])
+    if "named_object" in outputs:
+        loss = loss + nn.functional.cross_entropy(outputs["named_object"].flatten(0, 1),
+                                                  targets["question_color"].flatten())
+    if "question_parse" in outputs:
+        parse = outputs["question_parse"].flatten(0, 1)
+        loss = loss + nn.functional.cross_entropy(parse[:, :NUM_COLORS], targets["question_color"].flatten())
+        loss = loss + nn.functional.cross_entropy(parse[:, NUM_COLORS:], targets["subtype"].flatten())
+    return loss
+
+
+def vqa_accuracy(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> float:
+    """Accuracy of the answers over every question: ``outputs["answer"]`` (B, Q, A), ``targets["label"]`` (B, Q)."""
+    return accuracy(outputs["answer"].flatten(0, 1), targets["label"].flatten())
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, epochs: int, warmup: int = 1) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-epoch schedule: the learning rate rises linearly for ``warmup`` epochs, then follows a cosine to 0."""
+    def factor(epoch: int) -> float:
+        if epoch < warmup:
+            return (epoch + 1) / (warmup + 1)
+        return 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / max(1, epochs - warmup)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def split_scores(model: nn.Module, data: VQAData, split: str = "test", device: torch.device | None = None) -> dict:
+    """Accuracy overall, per question type and per subtype, and macro recall and F1 over the answers."""
+    outputs, targets = predict(model, data.loader(split, batch_size=100), device, target_key=TARGETS)
+    predicted, labels = outputs["answer"].argmax(dim=-1).flatten(), targets["label"].flatten()
+    qtype, subtype = data.splits[split]["qtype"].flatten(), targets["subtype"].flatten()
+    report = classification_report(predicted, labels, NUM_ANSWERS)
+    scores = {"accuracy": report["accuracy"], "macro_recall": report["macro_recall"], "macro_f1": report["macro_f1"]}
+    for index, name in enumerate(soc.QTYPES):
+        scores[name] = (predicted == labels)[qtype == index].float().mean().item()
+    for index, name in enumerate(soc.SUBTYPES):
+        scores[name] = (predicted == labels)[subtype == index].float().mean().item()
+    return scores
+
+
+@dataclass
+class MethodResult:
+    """A trained method: the model (best validation epoch), its ``fit`` history and its table ``row``."""
+
+    model: VQAModel
+    fit: FitResult
+    row: dict
+
+
+def train_method(method: str, data: VQAData, seed: int = 0, *, epochs: int | None = None, lr: float | None = None,
+                 batch_size: int = BATCH_IMAGES, device: torch.device | None = None, progress: bool = False,
+                 pretrained: VQAAutoencoder | None = None) -> MethodResult:
+    """Build and train one method; return the model, its history and its table row.
+
+    ``pretrained``: a trained ``VQAAutoencoder`` whose image and question encoders give the
+    starting weights (``cnn_mlp`` only, whose encoders have the same shapes).
+
+    AdamW with a one-epoch warm-up and a cosine decay (``EPOCHS`` and ``LEARNING_RATES``
+    by default) on ``vqa_loss``. The weights of the epoch
+    with the best validation accuracy are kept and scored on the test split. ``seconds`` is
+    the training time (``fit``, validation included).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    device = device or config.get_device()
+    epochs = epochs or EPOCHS[method]
+    lr = lr or LEARNING_RATES[method]
+    config.seed_everything(seed)
+    model = build_model(method, len(data.vocab))
+    if pretrained is not None:
+        if method != "cnn_mlp":
+            raise ValueError(f"pretrained encoders fit the cnn_mlp model only, not {method!r}")
+        model.image_encoder.load_state_dict(pretrained.image_encoder.state_dict())
+        model.question_encoder.load_state_dict(pretrained.question_encoder.state_dict())
+    train_loader = data.loader("train", batch_size, shuffle=True, seed=seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    scheduler = warmup_cosine(optimizer, epochs)
+    result = fit(model, train_loader, val_loader=data.loader("val", batch_size=100), loss_fn=vqa_loss,
+                 optimizer=optimizer, scheduler=scheduler, epochs=epochs, device=device, target_key=TARGETS,
+                 score_fn=vqa_accuracy, grad_clip=5.0, progress=progress)
+    row = {
+        "method": method,
+        "name": METHODS[method],
+        **split_scores(model, data, "test", device),
+        "parameters": count_parameters(model),
+        "seconds": result.seconds,
+        "best_epoch": result.best_epoch,
+        "epochs": epochs,
+        "lr": lr,
+        "seed": seed,
+        "device": str(device),
+        "pretrained": pretrained is not None,
+    }
+    return MethodResult(model, result, row)
+
+
+# ----------------------------------------------------------------------------- multimodal autoencoder
+
+AUTOENCODER_IMAGE_SIZE = 25  # the autoencoder rebuilds a 25x25 version of the 75x75 image (3x3 average pooling)
+
+
+def autoencoder_targets(data: VQAData) -> None:
+    """Add the autoencoder's targets to every split of ``data`` (in place), if missing:
+    ``small_image`` (N, 3, 25, 25) float in [0, 1] and ``words`` (N, Q, V) float, 1 where the word occurs."""
+    pool = 75 // AUTOENCODER_IMAGE_SIZE
+    for tensors in data.splits.values():
+        if "words" in tensors:
+            continue
+        tensors["small_image"] = nn.functional.avg_pool2d(tensors["image"].float() / 255, pool)
+        words = torch.zeros(*tensors["question"].shape[:2], len(data.vocab))
+        words.scatter_(2, tensors["question"], 1.0)
+        words[..., data.vocab.pad_id] = 0.0
+        tensors["words"] = words
+
+
+class VQAAutoencoder(nn.Module):
+    """A multimodal autoencoder: (image, question) -> one joint code -> both inputs again.
+
+    The encoders are those of ``cnn_mlp`` (the paper's CNN and the mean-embedding question
+    encoder); an MLP squeezes both into a joint code of ``code_dim`` numbers; two decoders
+    rebuild a 25x25 version of the image and the set of words of the question from that code
+    alone. No answers are used. Input as ``VQAModel``; output ``{"code": (B, Q, code_dim),
+    "small_image": (B, Q, 3, 25, 25) in [0, 1], "words": (B, Q, V) logits}``.
+    """
+
+    def __init__(self, vocab_size: int, code_dim: int = 32) -> None:
+        super().__init__()
+        self.image_encoder = ConvImageEncoder(4)
+        self.question_encoder = QuestionEncoder(vocab_size)
+        self.encode = mlp(24 * 5 * 5 + QUESTION_DIM, 256, code_dim)
+        size = AUTOENCODER_IMAGE_SIZE
+        self.decode_image = nn.Sequential(nn.Linear(code_dim, 256), nn.ReLU(), nn.Linear(256, 3 * size * size),
+                                          nn.Sigmoid(), nn.Unflatten(-1, (3, size, size)))
+        self.decode_words = nn.Linear(code_dim, vocab_size)
+
+    def forward(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        image, question = inputs["image"], inputs["question"]
+        check_shape(question, "VQAAutoencoder: inputs['question']", (image.shape[0], "Q", "L"))
+        if image.dtype == torch.uint8:
+            image = image.float() / 255
+        b, q, _ = question.shape
+        maps = self.image_encoder(image)["maps"].flatten(1).repeat_interleave(q, dim=0)
+        code = self.encode(torch.cat([maps, self.question_encoder(question.flatten(0, 1))], dim=1))
+        size = AUTOENCODER_IMAGE_SIZE
+        return {"code": code.view(b, q, -1), "small_image": self.decode_image(code).view(b, q, 3, size, size),
+                "words": self.decode_words(code).view(b, q, -1)}
+
+
+def autoencoder_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
+    """Squared error of the rebuilt image (times 10) plus binary cross-entropy of the question's words."""
+    image_error = (outputs["small_image"] - targets["small_image"][:, None]).square().mean()
+    words_error = nn.functional.binary_cross_entropy_with_logits(outputs["words"], targets["words"])
+    return 10 * image_error + words_error
+
+
+def train_autoencoder(data: VQAData, seed: int = 0, *, epochs: int = 4, lr: float = 2e-3,
+                      device: torch.device | None = None, progress: bool = False) -> tuple[VQAAutoencoder, FitResult]:
+    """Train a ``VQAAutoencoder`` on the training images and questions (no answers); the epoch with
+    the lowest validation loss is kept."""
+    device = device or config.get_device()
+    config.seed_everything(seed)
+    autoencoder_targets(data)
+    model = VQAAutoencoder(len(data.vocab))
+    keys = ("image", "question", "small_image", "words")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    result = fit(model, data.loader("train", shuffle=True, seed=seed, keys=keys),
+                 val_loader=data.loader("val", batch_size=100, keys=keys), loss_fn=autoencoder_loss,
+                 optimizer=optimizer, scheduler=warmup_cosine(optimizer, epochs), epochs=epochs, device=device,
+                 target_key=["small_image", "words"], score_fn=lambda o, t: -autoencoder_loss(o, t).item(),
+                 progress=progress)
+    return model, result

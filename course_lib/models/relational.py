@@ -1,0 +1,149 @@
+"""Relational reasoning over objects: object slots from pixels, distance-aware attention, a relation network.
+
+A relational question ("what shape is the object closest to the red one?") needs three steps:
+find the object named by the question, compare it with every other object, and read out the
+one the comparison selects (or count the ones that match). The modules here give a network
+each step as an inductive bias, and learn everything else from pixels and answers:
+
+- ``ObjectSlots``: a per-pixel network shares every pixel among ``num_slots`` object slots
+  and one background slot (a softmax over the slots); each slot summarizes its pixels by
+  their area, centroid, spread and mean colour. With one slot per object, the centroid is the
+  object's centre and the area and spread tell a square from a circle.
+- ``RelationModule``: ``sum_j g([anchor, object_j, question])`` (Santoro et al. 2017), with
+  ``g`` an MLP: a count of the objects related to the anchor in the way the question asks.
+- ``RelationalReasoner``: question -> hop 1 (attention finds the object named) -> hop 2
+  (attention with a question-dependent bias on the distance to that object: it can pick the
+  closest or the furthest one) -> relation module -> answer.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from course_lib.models.attention import CrossModalAttention
+from course_lib.models.checks import check_shape
+
+#: Numbers per slot in ``ObjectSlots``' summary: log area, centre (x, y), log spread (x, y), colour (r, g, b).
+SLOT_SUMMARY_DIM = 8
+
+
+def coordinate_grid(height: int, width: int, device: torch.device | None = None) -> Tensor:
+    """Pixel-centre coordinates (H * W, 2) as (x, y) in [-1, 1], row by row; x grows to the right, y downwards."""
+    ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2)
+
+
+class ObjectSlots(nn.Module):
+    """Images (B, 3, H, W) -> ``num_slots`` object slots, each summarized by ``SLOT_SUMMARY_DIM`` numbers.
+
+    A per-pixel network (1x1 convolutions: each pixel's colour alone) scores every pixel for
+    ``num_slots + 1`` slots, the last one for the background; a softmax over the slots shares
+    the pixel among them, so the slots compete for pixels. Slot ``k``'s mask ``m_k`` (its share
+    of every pixel) gives its area ``sum m_k`` (in pixels), its centroid (the mask-weighted mean
+    of the pixel coordinates, in [-1, 1]), its spread (the weighted variance of x and of y, in
+    pixels^2) and its mean colour. Nothing here says which slot takes which object: training
+    decides, e.g. with an auxiliary loss on the centroids (see ``sort_of_clevr_vqa``).
+    """
+
+    def __init__(self, num_slots: int = 6, hidden_dim: int = 16) -> None:
+        super().__init__()
+        if num_slots < 1:
+            raise ValueError(f"ObjectSlots: num_slots must be at least 1, got {num_slots}")
+        self.num_slots = num_slots
+        self.assign = nn.Sequential(nn.Conv2d(3, hidden_dim, 1), nn.ReLU(), nn.Conv2d(hidden_dim, num_slots + 1, 1))
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        """images (B, 3, H, W) in [0, 1] -> ``{"objects": (B, K, SLOT_SUMMARY_DIM), "positions": (B, K, 2),
+        "masks": (B, K + 1, H * W)}`` (the last mask is the background's)."""
+        check_shape(images, "ObjectSlots: images", ("B", 3, "H", "W"))
+        b, _, h, w = images.shape
+        masks = self.assign(images).flatten(2).softmax(dim=1)  # (B, K + 1, P): every pixel shared among the slots
+        objects = masks[:, :-1]
+        grid = coordinate_grid(h, w, images.device)  # (P, 2)
+        colours = images.flatten(2).transpose(1, 2)  # (B, P, 3)
+        area = objects.sum(dim=-1, keepdim=True)  # (B, K, 1) in pixels
+        share = objects / area.clamp(min=1.0)  # weights summing to about 1 over the slot's pixels
+        centre = share @ grid  # (B, K, 2)
+        half_size = torch.tensor([w / 2, h / 2], device=images.device)  # pixels per unit of x and of y
+        spread = (share @ grid.square() - centre.square()).clamp(min=0) * half_size.square()
+        summary = torch.cat([torch.log1p(area), centre, torch.log1p(spread), share @ colours], dim=-1)
+        return {"objects": summary, "positions": centre, "masks": masks}
+
+
+class RelationModule(nn.Module):
+    """Relation network around an anchor: ``sum_j g([anchor, object_j, question])``.
+
+    Args:
+        object_dim: size of the anchor and of each object vector.
+        question_dim: size of the question vector.
+        hidden_dim: width of the MLP ``g`` and of the output.
+    """
+
+    def __init__(self, object_dim: int, question_dim: int, hidden_dim: int = 64) -> None:
+        super().__init__()
+        self.object_dim, self.question_dim, self.out_dim = object_dim, question_dim, hidden_dim
+        self.g = nn.Sequential(nn.Linear(2 * object_dim + question_dim, hidden_dim), nn.ReLU(),
+                               nn.Linear(hidden_dim, hidden_dim), nn.ReLU())
+
+    def forward(self, anchor: Tensor, objects: Tensor, question: Tensor) -> Tensor:
+        """anchor (B, D), objects (B, K, D), question (B, Dq) -> (B, hidden_dim)."""
+        check_shape(objects, "RelationModule: objects", ("B", "K", self.object_dim))
+        b, k, _ = objects.shape
+        check_shape(anchor, "RelationModule: anchor", (b, self.object_dim))
+        check_shape(question, "RelationModule: question", (b, self.question_dim))
+        pairs = torch.cat([anchor[:, None].expand(b, k, -1), objects, question[:, None].expand(b, k, -1)], dim=-1)
+        return self.g(pairs).sum(dim=1)
+
+
+class RelationalReasoner(nn.Module):
+    """Answer a question about a set of objects with two attention hops and a relation module.
+
+    1. Hop 1: the question attends over the objects: scores ``s1`` (B, K), weights
+       ``a1 = softmax(s1)``, the attended object ``o1`` and its position ``p1 = sum_k a1_k p_k``.
+    2. Hop 2: the question attends again over the other objects (the one hop 1 weighs most is
+       masked out) with two heads, each with a bias on the distance to ``p1``: ``-c |p_k - p1|``
+       in the first head (it prefers the nearest object), ``+c |p_k - p1|`` in the second (the
+       farthest); ``c`` is a learned sharpness. The question reads what it needs from ``o2``,
+       both heads' results.
+    3. Relations: ``RelationModule(o1, objects, q)``, for counting.
+    4. Head: an MLP on ``[q, o1, p1, o2, relations]`` -> answer logits.
+
+    Input ``objects`` (B, K, object_dim), ``positions`` (B, K, 2), ``question`` (B, question_dim).
+    Output ``{"answer": (B, num_answers) logits, "named_object": (B, K) hop-1 scores}``.
+    After a call, ``last_weights`` holds hop 1's weights (B, K) and hop 2's (B, 2, K), near and
+    far heads, for pictures.
+    """
+
+    def __init__(self, object_dim: int, question_dim: int, num_answers: int, hidden_dim: int = 64,
+                 sharpness: float = 20.0) -> None:
+        super().__init__()
+        self.object_dim, self.question_dim = object_dim, question_dim
+        self.hop1 = CrossModalAttention(question_dim, object_dim, hidden_dim)
+        self.hop2 = CrossModalAttention(question_dim, object_dim, hidden_dim, num_heads=2)
+        self.log_sharpness = nn.Parameter(torch.tensor(float(sharpness)).log())
+        self.relations = RelationModule(object_dim, question_dim, hidden_dim)
+        self.head = nn.Sequential(nn.Linear(question_dim + 3 * hidden_dim + 2, 2 * hidden_dim), nn.ReLU(),
+                                  nn.Linear(2 * hidden_dim, num_answers))
+        self.last_weights: tuple[Tensor, Tensor] | None = None
+
+    def forward(self, objects: Tensor, positions: Tensor, question: Tensor) -> dict[str, Tensor]:
+        check_shape(objects, "RelationalReasoner: objects", ("B", "K", self.object_dim))
+        b, k, _ = objects.shape
+        check_shape(positions, "RelationalReasoner: positions", (b, k, 2))
+        check_shape(question, "RelationalReasoner: question", (b, self.question_dim))
+        scores1 = self.hop1.scores(question, objects)[:, 0]  # (B, K), one head
+        a1 = scores1.softmax(dim=-1)
+        o1 = (a1[..., None] * self.hop1.to_value(objects)).sum(dim=1)
+        p1 = (a1[..., None] * positions).sum(dim=1)  # (B, 2)
+        distance = (positions - p1[:, None]).norm(dim=-1)  # (B, K)
+        bias = self.log_sharpness.exp() * torch.stack([-distance, distance], dim=1)  # (B, 2, K): near, far
+        others = torch.ones_like(a1, dtype=torch.bool).scatter(1, a1.argmax(dim=1, keepdim=True), False)
+        o2, _ = self.hop2(question, objects, mask=others, bias=bias)
+        anchor = (a1[..., None] * objects).sum(dim=1)
+        relations = self.relations(anchor, objects, question)
+        weights2 = (self.hop2.scores(question, objects) + bias).masked_fill(~others[:, None], float("-inf")).softmax(-1)
+        self.last_weights = (a1.detach(), weights2.detach())
+        answer = self.head(torch.cat([question, o1, p1, o2, relations], dim=-1))
+        return {"answer": answer, "named_object": scores1}
