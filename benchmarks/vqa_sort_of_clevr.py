@@ -6,7 +6,7 @@ notebook runs, with its own budget (``EPOCHS``), and scored on the 10,000 questi
 500 test images. The methods in ``ONE_SEED`` train with the first seed only, the others with
 every seed; ``--jobs 2`` trains two models at once, each on one CPU thread::
 
-    python benchmarks/vqa_sort_of_clevr.py --jobs 2                 # full mode, every method
+    python benchmarks/vqa_sort_of_clevr.py --jobs 2                 # full mode, every method (about 20 minutes)
     python benchmarks/vqa_sort_of_clevr.py --methods relational     # one method, seeds 0 1 2
     python benchmarks/vqa_sort_of_clevr.py --fast --epochs 1        # a quick check on the small data
 
@@ -20,6 +20,7 @@ paper's numbers. The design's target for the best model: relational >= 98 %, non
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import platform
 import statistics
@@ -38,7 +39,7 @@ from report import write_report
 
 SCORES = ("accuracy", *soc.QTYPES, *soc.SUBTYPES, "macro_recall", "macro_f1")
 TARGETS = {"relational": 0.98, "non-relational": 0.995, "seconds": 600.0}
-ONE_SEED = ("film", "relational_answers_only")  # keeps the whole benchmark under an hour on 2 cores
+ONE_SEED = ("cnn_mlp", "attention", "film", "relational_answers_only")  # keeps the benchmark near 20 minutes
 PAPER = [  # Santoro et al. (2017), Sort-of-CLEVR with binary-coded questions, 200 test images
     ("CNN + MLP (paper)", "above 94 %", "63 %"),
     ("CNN + RN (paper)", "above 94 %", "above 94 %"),
@@ -55,6 +56,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1, help="models trained at once, each on one CPU thread")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--output-dir", type=Path, default=None)
+    parser.add_argument("--render", type=Path, default=None, metavar="JSON",
+                        help="only rewrite the markdown table from an earlier run's JSON file")
     return parser.parse_args()
 
 
@@ -70,11 +73,13 @@ def summarize(method: str, runs: list[dict]) -> dict:
 
 
 def target(rows: list[dict]) -> dict:
-    """Whether the best model (highest mean relational accuracy) meets the design's target on every seed."""
+    """Whether the best model (highest mean relational accuracy) meets the design's targets on every seed:
+    the accuracies, and the training seconds (wall-clock, so they also count the other jobs on the machine)."""
     best = max(rows, key=lambda r: r["relational"])
-    met = (best["relational_min"] >= TARGETS["relational"] and best["non-relational_min"] >= TARGETS["non-relational"]
-           and best["seconds_max"] <= TARGETS["seconds"])
-    return {"best": best["method"], "targets": TARGETS, "met_on_every_seed": met}
+    accuracy = (best["relational_min"] >= TARGETS["relational"]
+                and best["non-relational_min"] >= TARGETS["non-relational"])
+    return {"best": best["method"], "targets": TARGETS, "accuracy_met_on_every_seed": accuracy,
+            "seconds_met_on_every_seed": best["seconds_max"] <= TARGETS["seconds"]}
 
 
 def percent(row: dict, key: str) -> str:
@@ -113,13 +118,15 @@ def markdown(report: dict) -> str:
     for row in report["rows"]:
         lines.append(f"| {row['name']} | " + " | ".join(percent(row, s) for s in soc.SUBTYPES) + " |")
     result = report["target"]
-    verdict = "met on every seed" if result["met_on_every_seed"] else "not met on every seed"
+    met = {True: "met on every seed", False: "not met on every seed"}
     lines += ["", "Training signal: every model learns from the answers. The multitask model also learns from "
                   "annotations that the generator records (auxiliary tasks): the centre and shape of every object, "
                   "which object each question names, and each question's colour and kind. At test time every "
                   "model sees only the image and the sentence."]
-    lines += ["", f"Target for the best model ({vqa.METHODS[result['best']]}): relational >= 98 %, "
-                  f"non-relational >= 99.5 %, at most 600 s of training: **{verdict}**.",
+    lines += ["", f"Targets for the best model ({vqa.METHODS[result['best']]}): relational >= 98 % and "
+                  f"non-relational >= 99.5 %: **{met[result['accuracy_met_on_every_seed']]}**; at most 600 s of "
+                  f"training: **{met[result['seconds_met_on_every_seed']]}** (wall-clock, with {report['jobs']} "
+                  "models training at once on the 2 cores, each on one thread, and any other job on the machine).",
               "", "The paper's numbers (Santoro et al. 2017) are for binary-coded questions on its own "
                   "Sort-of-CLEVR generator with 200 test images: \"the CNN augmented with an MLP only reached this "
                   "performance [above 94 %] on the non-relational questions, plateauing at 63 % on the relational "
@@ -142,6 +149,12 @@ def train_row(method: str, seed: int, fast: bool, epochs: int | None, device_nam
 
 def main() -> None:
     args = parse_args()
+    if args.render is not None:
+        report = json.loads(args.render.read_text())
+        report["target"] = target(report["rows"])
+        path = write_report(args.render.parent, "vqa_sort_of_clevr", report, markdown(report))
+        print(f"rewrote {path}")
+        return
     threads = 1 if args.jobs > 1 else args.threads
     if threads is not None:
         torch.set_num_threads(threads)
@@ -151,7 +164,8 @@ def main() -> None:
                                      else config.artifacts_dir() / "benchmarks")
     start = time.perf_counter()
     data = vqa.load_data(fast=args.fast)  # generated here once, before any worker reads it
-    jobs = [(m, seed) for seed in args.seeds for m in args.methods if seed == args.seeds[0] or m not in ONE_SEED]
+    jobs = [(m, seed) for m in args.methods for seed in args.seeds if seed == args.seeds[0] or m not in ONE_SEED]
+    jobs.sort(key=lambda job: job[0] in ONE_SEED)  # the methods with every seed first
     work = [(m, seed, args.fast, args.epochs, args.device, threads) for m, seed in jobs]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

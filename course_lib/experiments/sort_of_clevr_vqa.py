@@ -180,15 +180,18 @@ class QuestionEncoder(nn.Module):
 
 
 def conv_stem(num_layers: int, channels: int = 24) -> nn.Sequential:
-    """The Relation Networks paper's CNN: ``num_layers`` x (3x3 conv, stride 2, normalization, ReLU).
+    """The Relation Networks paper's CNN: ``num_layers`` x (3x3 conv, stride 2, batch norm, ReLU).
 
-    (B, 3, 75, 75) -> (B, channels, s, s) with s = 38, 19, 10, 5 after 1 to 4 layers. Group
-    normalization (one group: each image normalized on its own) stands in for the paper's
-    batch normalization, so training and evaluation compute the same function.
+    (B, 3, 75, 75) -> (B, channels, s, s) with s = 38, 19, 10, 5 after 1 to 4 layers. Batch
+    normalization uses the statistics of the current batch also in evaluation
+    (``track_running_stats=False``): on these mostly white images the running averages that
+    evaluation would otherwise use lag behind the training weights and make the validation
+    accuracy jump between epochs. Evaluate in batches of many images, not one by one.
     """
     layers, width = [], 3
     for _ in range(num_layers):
-        layers += [nn.Conv2d(width, channels, 3, stride=2, padding=1, bias=False), nn.GroupNorm(1, channels), nn.ReLU()]
+        layers += [nn.Conv2d(width, channels, 3, stride=2, padding=1, bias=False),
+                   nn.BatchNorm2d(channels, track_running_stats=False), nn.ReLU()]
         width = channels
     return nn.Sequential(*layers)
 
@@ -246,14 +249,20 @@ class FiLMReasoner(nn.Module):
 
 
 class ObjectReasoner(nn.Module):
-    """``RelationalReasoner`` on the objects of ``SlotImageEncoder``."""
+    """``RelationalReasoner`` on the objects of ``SlotImageEncoder``.
 
-    def __init__(self, object_dim: int = 64, question_dim: int = QUESTION_DIM, hidden_dim: int = 64) -> None:
+    With ``multitask=False`` only the answer comes out, so no auxiliary loss can reach hop 1.
+    """
+
+    def __init__(self, object_dim: int = 64, question_dim: int = QUESTION_DIM, hidden_dim: int = 64,
+                 multitask: bool = True) -> None:
         super().__init__()
         self.reasoner = RelationalReasoner(object_dim, question_dim, NUM_ANSWERS, hidden_dim)
+        self.multitask = multitask
 
     def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
-        return self.reasoner(features["objects"], features["positions"], question)
+        outputs = self.reasoner(features["objects"], features["positions"], question)
+        return outputs if self.multitask else {"answer": outputs["answer"]}
 
 
 class ConvImageEncoder(nn.Module):
@@ -347,7 +356,7 @@ def build_model(method: str, vocab_size: int, question_encoder: str = "mean") ->
     if method == "film":
         return VQAModel(ConvImageEncoder(3), question_encoder, FiLMReasoner(24), ["maps"])
     multitask = method == "relational"
-    return VQAModel(SlotImageEncoder(), question_encoder, ObjectReasoner(), ["objects", "positions"],
+    return VQAModel(SlotImageEncoder(), question_encoder, ObjectReasoner(multitask=multitask), ["objects", "positions"],
                     image_outputs=["positions", "object_shape"] if multitask else [], parse_question=multitask)
 
 
