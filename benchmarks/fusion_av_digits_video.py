@@ -103,10 +103,11 @@ def pct(value: float | None) -> str:
 def markdown(report: dict) -> str:
     """The results file that notebook 09 displays."""
     head = report.get("headline")
+    threads = f"{report['torch_threads']} thread" + ("s" if report["torch_threads"] != 1 else "")
     lines = ["# Audio-video fusion on AV-Digits-Video", "",
              f"Written by `benchmarks/fusion_av_digits_video.py` on {report['created_utc'][:10]} in {report['mode']} "
              f"mode on `{report['device']}` ({report['device_name']}, torch {report['torch']}, "
-             f"{report['torch_threads']} threads): AdamW with a cosine schedule, {report['epochs']} epochs, batch "
+             f"{threads}): AdamW with a cosine schedule, {report['epochs']} epochs, batch "
              f"{avf.BATCH_SIZE}; the weights of the best validation epoch are scored on the {report['test_size']} test "
              "clips. Training seconds are wall-clock on a CPU shared with other jobs: upper bounds.", ""]
     if head:

@@ -51,15 +51,41 @@ def test_synchrony_pairs_match_the_dataset(tensors):
 
 
 def test_spatial_soft_argmax_and_glimpse_find_the_right_place():
-    heatmap = torch.full((1, 8, 8), -50.0)
-    heatmap[0, 2, 5] = 50.0  # row 2 (y), column 5 (x)
-    torch.testing.assert_close(avf.spatial_soft_argmax(heatmap), torch.tensor([[(2 * 5 + 1) / 8 - 1, (2 * 2 + 1) / 8 - 1]]))
+    heatmap = torch.full((2, 8, 8), -50.0)
+    heatmap[0, 2, 5] = 50.0  # one peak: row 2 (y), column 5 (x)
+    heatmap[1, 2, 1] = heatmap[1, 2, 5] = 50.0  # two equal peaks on row 2, columns 1 and 5
+    at = lambda i: (2 * i + 1) / 8 - 1  # pixel centre i of 8 in (-1, 1)
+    centres, spread = avf.spatial_soft_argmax(heatmap)
+    torch.testing.assert_close(centres, torch.tensor([[at(5), at(2)], [at(3), at(2)]]))
+    torch.testing.assert_close(spread, torch.tensor([0.0, at(5) - at(3)]), atol=1e-3, rtol=0)  # halfway between
     frame = torch.zeros(1, 1, 32, 32)
     frame[0, 0, 20:24, 4:8] = 1.0  # a square centred on pixel (5.5, 21.5)
     centre = torch.tensor([[(5.5 + 0.5) / 16 - 1, (21.5 + 0.5) / 16 - 1]])
     crop = avf.glimpse(frame, centre, window=0.25, size=8)  # 8 x 8 pixels around the centre
     torch.testing.assert_close(crop[0, 0, 2:6, 2:6], torch.ones(4, 4))
     assert crop.sum() == pytest.approx(16.0)
+
+
+def test_locator_context_holds_the_neighbours_and_the_mean_frame():
+    video = torch.arange(2 * 5 * 4 * 4).view(2, 5, 4, 4).to(torch.uint8)
+    context = avf.FrameEncoder.context(video).view(2, 5, avf.CONTEXT_FRAMES, 4, 4)
+    frames = video.float() / 255
+    torch.testing.assert_close(context[:, :, 1], frames)
+    torch.testing.assert_close(context[:, :, 0], frames[:, [0, 0, 1, 2, 3]])  # previous frame, the first repeated
+    torch.testing.assert_close(context[:, :, 2], frames[:, [1, 2, 3, 4, 4]])  # next frame, the last repeated
+    torch.testing.assert_close(context[:, :, 3], frames.mean(dim=1, keepdim=True).expand(-1, 5, -1, -1))
+
+
+def test_frame_encoder_path_ignores_where_the_digit_is(tensors):
+    torch.manual_seed(0)
+    encoder = avf.FrameEncoder(out_dim=8).eval()
+    video = tensors.splits["train"]["video"][:2]
+    centres, spread = encoder.locate(video)
+    assert centres.shape == (2, 16, 2) and spread.shape == (2, 16) and (spread > 0).all()
+    path = encoder(video, (centres, spread))[..., 4:]  # the second half: how the digit moves
+    shifted = encoder(video, (centres + torch.tensor([0.1, -0.2]), spread))[..., 4:]
+    torch.testing.assert_close(shifted, path)
+    assert not torch.allclose(encoder(video, (centres, 2 * spread))[..., 4:], path)
 
 
 @pytest.mark.parametrize("method", list(avf.METHODS))

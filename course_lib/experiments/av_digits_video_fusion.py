@@ -7,12 +7,12 @@
 
 Every model reads a clip as two sequences. The video's 16 frames go through a per-frame
 encoder (:class:`FrameEncoder`) that finds the digit in each frame (spatial soft-argmax of a
-heatmap, trained against the true centres) and reads it in the mean of the glimpses cut
-around it; a TCN then runs over the 16 frame vectors. The audio's log-mel frames (4 per
-video frame) go through their own TCN. A fusion module joins the two sequences and one
-linear head per task reads the result: ``digit`` (both modalities), ``motion`` (video),
-``voice`` (audio). Also here: the synchrony model (:class:`SynchronyModel`) and a
-multimodal autoencoder (:class:`MultimodalAutoencoder`).
+heatmap drawn from the frame, its neighbours and the clip's mean frame, trained against the
+true centres) and reads it in the mean of the glimpses cut around it; a TCN then runs over
+the 16 frame vectors. The audio's log-mel frames (4 per video frame) go through their own
+TCN. A fusion module joins the two sequences and one linear head per task reads the result:
+``digit`` (both modalities), ``motion`` (video), ``voice`` (audio). Also here: the synchrony
+model (:class:`SynchronyModel`) and a multimodal autoencoder (:class:`MultimodalAutoencoder`).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str]] = {
     "digit_only": ("late fusion, digit task only", ("video", "audio"), ("digit",), "late"),
 }
 HEADLINE = "late"
-EPOCHS = 12
+EPOCHS = 20
 LEARNING_RATE = 3e-3
 BATCH_SIZE = 32
 SAMPLE_RATE = 8000
@@ -60,6 +60,7 @@ VIDEO_LEVELS = 3  # receptive field 1 + 2 * 2 * 7 = 29 frames >= 16
 AUDIO_LEVELS = 4  # receptive field 61 log-mel frames, about 1.9 s
 MODALITY_DROPOUT = 0.2
 POSITION_WEIGHT = 10.0  # the digit centres are in (-1, 1): an error of 0.1 costs 0.1
+CONTEXT_FRAMES = 4  # the locator's input channels: previous, current and next frame, and the clip's mean frame
 
 
 @dataclass
@@ -135,11 +136,21 @@ def coordinates(height: int, width: int, device: torch.device | None = None) -> 
     return torch.stack([xs, ys])
 
 
-def spatial_soft_argmax(heatmap: Tensor) -> Tensor:
-    """Expected (x, y) under the softmax of each heatmap: (N, H, W) -> (N, 2) in (-1, 1)."""
+def spatial_soft_argmax(heatmap: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and spread of the position under the softmax of each heatmap.
+
+    (N, H, W) -> centres (N, 2) as (x, y) in (-1, 1), and spread (N,): the root-mean-square
+    distance of the softmax's weight from that centre. The spread is small for one sharp
+    peak and large when the weight is split between places (the digit and a distractor):
+    it says how far to trust the centre.
+    """
     n, h, w = heatmap.shape
     weights = heatmap.flatten(1).softmax(dim=-1).view(n, h, w)
-    return torch.einsum("nhw,chw->nc", weights, coordinates(h, w, heatmap.device))
+    grid = coordinates(h, w, heatmap.device)  # (2, H, W)
+    centres = torch.einsum("nhw,chw->nc", weights, grid)
+    squared = (grid[None] - centres[:, :, None, None]).square().sum(dim=1)  # (N, H, W)
+    spread = (weights * squared).sum(dim=(1, 2)).clamp(min=1e-8).sqrt()
+    return centres, spread
 
 
 def glimpse(frames: Tensor, centres: Tensor, window: float, size: int) -> Tensor:
@@ -158,16 +169,19 @@ def glimpse(frames: Tensor, centres: Tensor, window: float, size: int) -> Tensor
 class FrameEncoder(nn.Module):
     """Per-frame encoder that follows the digit: video (B, T, H, W) -> (B, T, out_dim).
 
-    1. *Where*: a small CNN on the half-resolution frame draws a heatmap; its spatial
-       soft-argmax is the digit's centre (x, y) in (-1, 1) in every frame (:meth:`locate`).
+    1. *Where*: a small CNN draws a heatmap from the half-resolution frame seen in context
+       (:meth:`context`: the frame, its two neighbours and the clip's mean frame); its spatial
+       soft-argmax is the digit's centre (x, y) in (-1, 1) in every frame, and the spread of the
+       softmax says how sure that centre is (:meth:`locate`).
     2. *What*: a ``glimpse_size`` x ``glimpse_size`` crop of the full-resolution frame around
        that centre (covering ``window`` of the frame's side). The crops of all frames show the
        digit at the same place, so their mean over the clip is a steadier picture of the digit
        (noise, flickering strokes and the drifting distractor average out); a CNN reads it once.
     3. Each frame's vector has two halves: *what* (the digit reading and the crop's mean and
        peak brightness: the digit lights up while it is spoken) and *how it moves* (the centre
-       and its change since the previous frame), each through its own linear layer and ReLU,
-       so the few numbers of the path are not drowned among the reading's many.
+       relative to the clip's mean centre, its change since the previous frame and the spread),
+       each through its own linear layer and ReLU, so the few numbers of the path are not
+       drowned among the reading's many.
 
     Video is uint8 or float in [0, 1]; batch norm keeps the dim, noisy frames trainable.
     """
@@ -176,13 +190,13 @@ class FrameEncoder(nn.Module):
                  window: float = 0.6, glimpse_size: int = 20) -> None:
         super().__init__()
         self.out_dim, self.window, self.glimpse_size = out_dim, window, glimpse_size
-        self.locator = nn.Sequential(nn.AvgPool2d(2), conv_block(1, 8), conv_block(8, 16, pool=False),
+        self.locator = nn.Sequential(nn.AvgPool2d(2), conv_block(CONTEXT_FRAMES, 8), conv_block(8, 16, pool=False),
                                      conv_block(16, 16, pool=False), nn.Conv2d(16, 1, 1))
         c1, c2, c3 = channels
         self.reader = nn.Sequential(conv_block(1, c1), conv_block(c1, c2), conv_block(c2, c3, pool=False),
                                     nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.what = nn.Sequential(nn.Linear(c3 + 2, out_dim - out_dim // 2), nn.ReLU())
-        self.path = nn.Sequential(nn.Linear(4, out_dim // 2), nn.ReLU())
+        self.path = nn.Sequential(nn.Linear(5, out_dim // 2), nn.ReLU())
 
     @staticmethod
     def frames(video: Tensor) -> Tensor:
@@ -192,25 +206,44 @@ class FrameEncoder(nn.Module):
         frames = video.float() / 255 if video.dtype == torch.uint8 else video
         return frames.reshape(-1, 1, *video.shape[2:])
 
-    def locate(self, video: Tensor) -> Tensor:
-        """The digit's centre in every frame: (B, T, H, W) -> (B, T, 2) as (x, y) in (-1, 1)."""
-        heatmap = self.locator(self.frames(video)).squeeze(1)  # (BT, H/4, W/4)
-        return spatial_soft_argmax(heatmap).view(*video.shape[:2], 2)
+    @classmethod
+    def context(cls, video: Tensor) -> Tensor:
+        """What the locator sees of each frame: (B, T, H, W) -> (B * T, CONTEXT_FRAMES, H, W) in [0, 1].
+
+        The channels are the previous frame, the frame, the next frame (the first and last
+        frames stand in for their missing neighbours) and the mean of all the clip's frames.
+        The digit is in all of them near the same place, while pixel noise and clutter strokes
+        change from frame to frame; the mean frame shows the digit's path with a quarter of
+        the noise, and a distractor as a fainter, smaller smear.
+        """
+        frames = cls.frames(video).view(video.shape)  # (B, T, H, W) float
+        padded = torch.cat([frames[:, :1], frames, frames[:, -1:]], dim=1)
+        mean = frames.mean(dim=1, keepdim=True).expand_as(frames)
+        stacked = torch.stack([padded[:, :-2], frames, padded[:, 2:], mean], dim=2)  # (B, T, 4, H, W)
+        return stacked.flatten(0, 1)
+
+    def locate(self, video: Tensor) -> tuple[Tensor, Tensor]:
+        """The digit's centre in every frame and how sure it is: (B, T, H, W) -> (B, T, 2) as (x, y)
+        in (-1, 1), and the heatmap's spread (B, T) (see :func:`spatial_soft_argmax`)."""
+        heatmap = self.locator(self.context(video)).squeeze(1)  # (BT, H/4, W/4)
+        centres, spread = spatial_soft_argmax(heatmap)
+        return centres.view(*video.shape[:2], 2), spread.view(video.shape[:2])
 
     def glimpses(self, video: Tensor, centres: Tensor) -> Tensor:
         """Crops around the centres: (B, T, H, W), (B, T, 2) -> (B, T, glimpse_size, glimpse_size)."""
         crops = glimpse(self.frames(video), centres.reshape(-1, 2).detach(), self.window, self.glimpse_size)
         return crops.view(*video.shape[:2], self.glimpse_size, self.glimpse_size)
 
-    def forward(self, video: Tensor, centres: Tensor | None = None) -> Tensor:
-        """(B, T, H, W) (and optional centres (B, T, 2), else :meth:`locate`) -> (B, T, out_dim)."""
-        centres = self.locate(video) if centres is None else centres
+    def forward(self, video: Tensor, located: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """(B, T, H, W) (and :meth:`locate`'s output for it, else computed here) -> (B, T, out_dim)."""
+        centres, spread = self.locate(video) if located is None else located
         crops = self.glimpses(video, centres)  # (B, T, g, g)
         what = self.reader(crops.mean(dim=1, keepdim=True))  # (B, c3): one reading per clip
         light = torch.stack([crops.mean(dim=(2, 3)), crops.amax(dim=(2, 3))], dim=-1)  # (B, T, 2)
         what = torch.cat([what[:, None].expand(-1, video.shape[1], -1), light], dim=-1)
+        relative = centres - centres.mean(dim=1, keepdim=True)  # the motion, wherever the digit is
         velocity = centres - torch.cat([centres[:, :1], centres[:, :-1]], dim=1)  # 0 for the first frame
-        path = torch.cat([4 * centres, 16 * velocity], dim=-1)  # both of order 1
+        path = torch.cat([4 * relative, 16 * velocity, 4 * spread[..., None]], dim=-1)  # all of order 1
         return torch.cat([self.what(what), self.path(path)], dim=-1)
 
 
@@ -312,8 +345,9 @@ class TemporalFusionModel(nn.Module):
         for m, x in inputs.items():
             encoder = self.encoders[m]
             if m == "video":
-                centres = encoder.frontend.locate(x)
-                sequences[m] = encoder.temporal(encoder.frontend(x, centres))
+                located = encoder.frontend.locate(x)
+                sequences[m] = encoder.temporal(encoder.frontend(x, located))
+                centres = located[0]
             else:
                 sequences[m] = encoder(x)
         return sequences, centres
