@@ -136,11 +136,12 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def train_row(method: str, seed: int, fast: bool, epochs: int | None, device_name: str | None, threads: int | None) -> dict:
-    """Train one method with one seed (in this process or a worker) and return its table row."""
+def train_row(method: str, seed: int, fast: bool, epochs: int | None, device_name: str | None, threads: int | None,
+              data: vqa.VQAData | None = None) -> dict:
+    """Train one method with one seed and return its table row. A worker process loads ``data`` itself."""
     if threads is not None:
         torch.set_num_threads(threads)
-    data = vqa.load_data(fast=fast)
+    data = data or vqa.load_data(fast=fast)
     row = vqa.train_method(method, data, seed, epochs=epochs, device=config.get_device(device_name)).row
     print(f"seed {seed} {row['name']:55s} non-relational {row['non-relational']:.4f} "
           f"relational {row['relational']:.4f} {row['seconds']:6.1f} s", flush=True)
@@ -171,7 +172,7 @@ def main() -> None:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(train_row, *zip(*work)))
     else:
-        results = [train_row(*job) for job in work]
+        results = [train_row(*job, data=data) for job in work]  # one process: the data loaded above
     runs: dict[str, list[dict]] = {m: [r for r in results if r["method"] == m] for m in args.methods}
     rows = [summarize(m, runs[m]) for m in args.methods]
     report = {
