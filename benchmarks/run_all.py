@@ -4,6 +4,8 @@
     python benchmarks/run_all.py --parts notebooks     # only the notebooks' run times, fast and full mode
     python benchmarks/run_all.py --parts benchmarks    # only the headline tables (notebooks 03, 06, 09)
     python benchmarks/run_all.py --parts notebooks --modes fast --notebooks 01 02
+    python benchmarks/run_all.py --parts benchmarks --benchmarks vqa_sort_of_clevr
+    python benchmarks/run_all.py --parts notebooks --save-executed /tmp/executed   # keep the executed copies
 
 Steps, in order:
 
@@ -16,8 +18,8 @@ Steps, in order:
 
 It writes ``benchmarks/results/course.md`` and ``course.json``: the device, the tables of the
 benchmarks, and the run time of every notebook in both modes against the course's targets
-(fast mode <= 10 minutes and full mode <= 60 minutes in all). A run of some parts keeps the
-other parts' latest results from ``course.json``.
+(fast mode <= 10 minutes and full mode <= 60 minutes in all). A run of some parts (or of some
+benchmarks or notebooks) keeps the latest results of the others from ``course.json``.
 """
 from __future__ import annotations
 
@@ -69,10 +71,13 @@ def make_data() -> dict:
     return seconds
 
 
-def run_benchmarks() -> list[dict]:
-    """Run each headline benchmark script; keep its exit status, time and markdown table."""
+def run_benchmarks(stems: list[str]) -> list[dict]:
+    """Run the headline benchmark scripts whose results are named ``stems``; keep each one's exit status,
+    time and markdown table."""
     rows = []
     for title, script, stem, arguments in BENCHMARKS:
+        if stem not in stems:
+            continue
         print(f"\n== {title}: benchmarks/{script}", flush=True)
         if not (RESULTS.parent / script).exists():
             rows.append({"title": title, "script": f"benchmarks/{script}", "status": "missing", "seconds": 0.0,
@@ -87,8 +92,15 @@ def run_benchmarks() -> list[dict]:
     return rows
 
 
-def time_notebook(path: Path, fast: bool) -> dict:
-    """Execute one notebook in a fresh kernel (nothing is written back); its seconds and status."""
+def merge_benchmarks(kept: list[dict], fresh: list[dict]) -> list[dict]:
+    """The rows of ``fresh`` benchmark runs, and the ``kept`` rows of the benchmarks not run again, in ``BENCHMARKS`` order."""
+    rows = {row["script"]: row for row in kept} | {row["script"]: row for row in fresh}
+    return [rows[f"benchmarks/{script}"] for _, script, _, _ in BENCHMARKS if f"benchmarks/{script}" in rows]
+
+
+def time_notebook(path: Path, fast: bool, save_to: Path | None = None) -> dict:
+    """Execute one notebook in a fresh kernel; its seconds and status. The stored notebook is not
+    written back; with ``save_to`` the executed copy is saved in that folder, named by mode."""
     previous = os.environ.get("COURSE_FAST")
     os.environ["COURSE_FAST"] = "1" if fast else "0"  # the kernel inherits this process's environment
     notebook = nbformat.read(path, as_version=4)
@@ -105,10 +117,13 @@ def time_notebook(path: Path, fast: bool) -> dict:
             os.environ.pop("COURSE_FAST", None)
         else:
             os.environ["COURSE_FAST"] = previous
+    if save_to is not None:
+        save_to.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, save_to / f"{path.stem}.{'fast' if fast else 'full'}.ipynb")
     return {"seconds": round(time.perf_counter() - start, 1), "error": error}
 
 
-def time_notebooks(modes: list[str], numbers: list[str] | None = None) -> dict[str, dict]:
+def time_notebooks(modes: list[str], numbers: list[str] | None = None, save_to: Path | None = None) -> dict[str, dict]:
     """Run time of each notebook (all, or those ``numbers``) per mode: {notebook: {mode: {"seconds", "error"}}}."""
     paths = [p for p in sorted(NOTEBOOKS.glob("*.ipynb")) if numbers is None or p.name[:2] in numbers]
     if not paths:
@@ -117,7 +132,7 @@ def time_notebooks(modes: list[str], numbers: list[str] | None = None) -> dict[s
     for mode in modes:
         for path in paths:
             print(f"{mode:4s} {path.name} ...", end=" ", flush=True)
-            times.setdefault(path.name, {})[mode] = result = time_notebook(path, fast=mode == "fast")
+            times.setdefault(path.name, {})[mode] = result = time_notebook(path, fast=mode == "fast", save_to=save_to)
             print(f"{result['seconds']:.0f} s" + (f"  FAILED: {result['error']}" if result["error"] else ""),
                   flush=True)
     return times
@@ -206,6 +221,10 @@ def main() -> int:
                         help="notebook modes to time (default: both)")
     parser.add_argument("--notebooks", nargs="+", default=None, metavar="NN",
                         help="time only these notebooks, by number (default: all)")
+    parser.add_argument("--benchmarks", nargs="+", choices=[stem for *_, stem, _ in BENCHMARKS],
+                        default=[stem for *_, stem, _ in BENCHMARKS], help="run only these benchmarks (default: all)")
+    parser.add_argument("--save-executed", type=Path, default=None, metavar="DIR",
+                        help="save each executed notebook in DIR as NAME.fast.ipynb / NAME.full.ipynb")
     args = parser.parse_args()
     start = time.perf_counter()
     path = RESULTS / "course.json"
@@ -213,9 +232,9 @@ def main() -> int:
     if "data" in args.parts:
         report["data"] = make_data()
     if "benchmarks" in args.parts:
-        report["benchmarks"] = run_benchmarks()
+        report["benchmarks"] = merge_benchmarks(report.get("benchmarks", []), run_benchmarks(args.benchmarks))
     if "notebooks" in args.parts:
-        for name, by_mode in time_notebooks(args.modes, args.notebooks).items():
+        for name, by_mode in time_notebooks(args.modes, args.notebooks, args.save_executed).items():
             report.setdefault("notebooks", {}).setdefault(name, {}).update(by_mode)
     report.update(machine=machine(), parts_run=args.parts,
                   updated_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))

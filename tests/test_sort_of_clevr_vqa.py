@@ -58,10 +58,36 @@ def test_multitask_model_has_auxiliary_heads_and_their_losses_count(data):
     outputs = model({"image": batch["image"], "question": batch["question"]})
     assert outputs["positions"].shape == (2, 6, 2) and outputs["object_shape"].shape == (2, 6, 2)
     assert outputs["named_object"].shape == (2, 20, 6) and outputs["question_parse"].shape == (2, 20, 6 + 6)
+    assert outputs["related_object"].shape == (2, 20, 2, 6)
     answers_only = vqa.vqa_loss({"answer": outputs["answer"]}, batch)
     assert vqa.vqa_loss(outputs, batch) > answers_only  # every auxiliary loss is positive
     plain = vqa.build_model("relational_answers_only", len(data.vocab))
     assert set(plain({"image": batch["image"], "question": batch["question"]})) == {"answer"}  # answers alone
+
+
+def test_related_object_targets_agree_with_the_generators_closest_and_furthest_answers(data):
+    train = data.splits["train"]
+    wanted = vqa.related_object_targets(train["object_position"], train["object_present"], train["question_color"])
+    assert wanted.shape == (12, 20, 2)
+    assert (wanted != train["question_color"][..., None]).all()  # never the named object itself
+    for head, subtype in enumerate(("closest", "furthest")):
+        asked = train["subtype"] == soc.SUBTYPES.index(subtype)
+        shape = train["object_shape"].gather(1, wanted[..., head])  # (N, Q) shape of the object picked
+        answers = [soc.ANSWERS[i] for i in train["label"][asked]]
+        assert asked.any() and answers == [soc.SHAPES[i] for i in shape[asked]]
+
+
+def test_hop_two_loss_teaches_the_distance_heads(data):
+    torch.manual_seed(0)
+    model = vqa.build_model("relational", len(data.vocab))
+    batch = next(iter(data.loader("train", batch_size=2)))
+    outputs = model({"image": batch["image"], "question": batch["question"]})
+    only_hop2 = {"answer": outputs["answer"].detach(), "related_object": outputs["related_object"]}
+    loss = vqa.vqa_loss(only_hop2, batch) - vqa.vqa_loss({"answer": outputs["answer"].detach()}, batch)
+    assert loss > 0
+    loss.backward()
+    hop2 = model.reasoner.reasoner.hop2
+    assert hop2.to_query.weight.grad.abs().sum() > 0 and model.reasoner.reasoner.log_sharpness.grad != 0
 
 
 def test_gru_question_encoder_reads_up_to_the_last_real_token():

@@ -363,6 +363,19 @@ def build_model(method: str, vocab_size: int, question_encoder: str = "mean") ->
 # ----------------------------------------------------------------------------- training
 
 
+def related_object_targets(positions: Tensor, present: Tensor, named: Tensor) -> Tensor:
+    """The palette colours of the objects nearest to and farthest from each question's named object.
+
+    positions (B, C, 2) object centres, present (B, C) bool, named (B, Q) colour index of the
+    object each question names -> (B, Q, 2) int64: [nearest, farthest] among the other present objects.
+    """
+    distance = (positions[:, None, :, :] - positions.gather(1, named[..., None].expand(-1, -1, 2))[:, :, None]).norm(dim=-1)
+    candidate = present[:, None, :] & (torch.arange(positions.shape[1], device=named.device) != named[..., None])
+    nearest = distance.masked_fill(~candidate, float("inf")).argmin(dim=-1)
+    farthest = distance.masked_fill(~candidate, float("-inf")).argmax(dim=-1)
+    return torch.stack([nearest, farthest], dim=-1)
+
+
 def vqa_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
     """Cross-entropy of the answers, plus the loss of every auxiliary head the model has.
 
@@ -372,6 +385,9 @@ def vqa_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Te
       times ``POSITION_WEIGHT``.
     - ``"object_shape"`` (B, C, 2) shape logits against ``targets["object_shape"]`` where present: cross-entropy.
     - ``"named_object"`` (B, Q, C) hop-1 scores against ``targets["question_color"]`` (B, Q): cross-entropy.
+    - ``"related_object"`` (B, Q, 2, C) hop-2 scores of the near and far heads against the
+      objects nearest to and farthest from the named one (``related_object_targets``), the
+      named object and absent ones left out: cross-entropy.
     - ``"question_parse"`` (B, Q, C + 6) against the question's colour and subtype: two cross-entropies.
     """
     loss = nn.functional.cross_entropy(outputs["answer"].flatten(0, 1), targets["label"].flatten())
@@ -384,6 +400,12 @@ def vqa_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Te
     if "named_object" in outputs:
         loss = loss + nn.functional.cross_entropy(outputs["named_object"].flatten(0, 1),
                                                   targets["question_color"].flatten())
+    if "related_object" in outputs:
+        named, present = targets["question_color"], targets["object_present"]
+        wanted = related_object_targets(targets["object_position"], present, named)
+        others = present[:, None, :] & (torch.arange(present.shape[1], device=named.device) != named[..., None])
+        scores = outputs["related_object"].masked_fill(~others[:, :, None], -1e4)  # finite: no 0 * inf in the gradient
+        loss = loss + nn.functional.cross_entropy(scores.flatten(0, 2), wanted.flatten())
     if "question_parse" in outputs:
         parse = outputs["question_parse"].flatten(0, 1)
         loss = loss + nn.functional.cross_entropy(parse[:, :NUM_COLORS], targets["question_color"].flatten())

@@ -111,7 +111,9 @@ class RelationalReasoner(nn.Module):
     4. Head: an MLP on ``[q, o1, p1, o2, relations]`` -> answer logits.
 
     Input ``objects`` (B, K, object_dim), ``positions`` (B, K, 2), ``question`` (B, question_dim).
-    Output ``{"answer": (B, num_answers) logits, "named_object": (B, K) hop-1 scores}``.
+    Output ``{"answer": (B, num_answers) logits, "named_object": (B, K) hop-1 scores,
+    "related_object": (B, 2, K) hop-2 scores of the near and far heads, bias included}``: the
+    two score outputs let auxiliary losses teach each hop which object to pick.
     After a call, ``last_weights`` holds hop 1's weights (B, K) and hop 2's (B, 2, K), near and
     far heads, for pictures.
     """
@@ -143,7 +145,8 @@ class RelationalReasoner(nn.Module):
         o2, _ = self.hop2(question, objects, mask=others, bias=bias)
         anchor = (a1[..., None] * objects).sum(dim=1)
         relations = self.relations(anchor, objects, question)
-        weights2 = (self.hop2.scores(question, objects) + bias).masked_fill(~others[:, None], float("-inf")).softmax(-1)
+        scores2 = self.hop2.scores(question, objects) + bias  # (B, 2, K), before hop 1's object is masked out
+        weights2 = scores2.masked_fill(~others[:, None], float("-inf")).softmax(-1)
         self.last_weights = (a1.detach(), weights2.detach())
         answer = self.head(torch.cat([question, o1, p1, o2, relations], dim=-1))
-        return {"answer": answer, "named_object": scores1}
+        return {"answer": answer, "named_object": scores1, "related_object": scores2}

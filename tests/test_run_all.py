@@ -1,0 +1,37 @@
+"""The course's one benchmark command: benchmark rows kept across partial runs, notebooks timed and saved."""
+import importlib
+import sys
+
+import nbformat
+import pytest
+
+from course_lib import config
+
+sys.path.insert(0, str(config.ROOT / "benchmarks"))
+run_all = importlib.import_module("run_all")
+
+
+def test_a_partial_run_replaces_only_the_benchmarks_it_ran():
+    scripts = [f"benchmarks/{script}" for _, script, _, _ in run_all.BENCHMARKS]
+    kept = [{"script": script, "seconds": 1.0} for script in scripts]
+    fresh = [{"script": scripts[1], "seconds": 2.0}]
+    merged = run_all.merge_benchmarks(kept, fresh)
+    assert [row["script"] for row in merged] == scripts
+    assert [row["seconds"] for row in merged] == [1.0, 2.0, 1.0]
+    assert run_all.merge_benchmarks([], fresh) == fresh
+    assert run_all.run_benchmarks([]) == []
+
+
+@pytest.mark.parametrize("source, error", [("print(6 * 7)", None), ("1 / 0", "ZeroDivisionError")])
+def test_time_notebook_reports_errors_and_saves_the_executed_copy(tmp_path, source, error):
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), path)
+    result = run_all.time_notebook(path, fast=True, save_to=tmp_path / "executed")
+    assert result["seconds"] > 0
+    if error is None:
+        assert result["error"] is None
+        saved = nbformat.read(tmp_path / "executed" / "tiny.fast.ipynb", as_version=4)
+        assert saved.cells[0].outputs[0]["text"] == "42\n"
+    else:
+        assert error in result["error"]
+    assert nbformat.read(path, as_version=4).cells[0].outputs == []  # the notebook itself is left untouched
