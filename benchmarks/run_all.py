@@ -73,7 +73,7 @@ def make_data() -> dict:
 
 def run_benchmarks(stems: list[str]) -> list[dict]:
     """Run the headline benchmark scripts whose results are named ``stems``; keep each one's exit status,
-    time and markdown table."""
+    time and results file."""
     rows = []
     for title, script, stem, arguments in BENCHMARKS:
         if stem not in stems:
@@ -81,14 +81,12 @@ def run_benchmarks(stems: list[str]) -> list[dict]:
         print(f"\n== {title}: benchmarks/{script}", flush=True)
         if not (RESULTS.parent / script).exists():
             rows.append({"title": title, "script": f"benchmarks/{script}", "status": "missing", "seconds": 0.0,
-                         "results": None, "markdown": None})
+                         "results": None})
             print("this benchmark script does not exist yet", flush=True)
             continue
         status, seconds = run_command([sys.executable, str(Path("benchmarks") / script), *arguments])
-        table = RESULTS / f"{stem}.md"
         rows.append({"title": title, "script": f"benchmarks/{script}", "status": status, "seconds": seconds,
-                     "results": f"benchmarks/results/{stem}.md",
-                     "markdown": table.read_text() if status == 0 and table.exists() else None})
+                     "results": f"benchmarks/results/{stem}.md"})
     return rows
 
 
@@ -206,10 +204,13 @@ def markdown(report: dict) -> str:
             lines += ["", f"## {bench['title']}", "", f"`{bench['script']}` does not exist yet."]
             continue
         lines += ["", f"## {bench['title']}", "",
-                  f"`python {bench['script']}` took {minutes(bench['seconds'])}"
-                  + ("." if bench["status"] == 0 else f" and FAILED (exit status {bench['status']})."), ""]
-        if bench["markdown"]:
-            body = bench["markdown"].split("\n", 1)[1] if bench["markdown"].startswith("# ") else bench["markdown"]
+                  f"`python {bench['script']}` took {minutes(bench['seconds'])} when this command last ran it"
+                  + ("." if bench["status"] == 0 else f" and FAILED (exit status {bench['status']}).")
+                  + f" Its latest table (`{bench['results']}`):", ""]
+        table = config.ROOT / bench["results"]
+        if table.exists():
+            text = table.read_text()
+            body = text.split("\n", 1)[1] if text.startswith("# ") else text
             lines.append(body.replace("\n## ", "\n### ").strip())
     return "\n".join(lines) + "\n"
 

@@ -35,3 +35,18 @@ def test_time_notebook_reports_errors_and_saves_the_executed_copy(tmp_path, sour
     else:
         assert error in result["error"]
     assert nbformat.read(path, as_version=4).cells[0].outputs == []  # the notebook itself is left untouched
+
+
+def test_the_report_shows_each_benchmarks_latest_table_and_the_time_targets():
+    results = "benchmarks/results/vqa_sort_of_clevr.md"
+    report = {
+        "machine": {"device": "cpu", "device_name": "a CPU", "cpu_count": 2, "torch": "2", "python": "3.11"},
+        "updated_utc": "2026-01-01T00:00:00+00:00", "parts_run": ["benchmarks", "notebooks"],
+        "benchmarks": [{"title": "notebook 06: VQA", "script": "benchmarks/vqa_sort_of_clevr.py", "status": 0,
+                        "seconds": 120.0, "results": results}],
+        "notebooks": {"00_a.ipynb": {"fast": {"seconds": 30.0, "error": None}, "full": {"seconds": 4000.0, "error": None}}},
+    }
+    text = run_all.markdown(report)
+    table = (config.ROOT / results).read_text().splitlines()
+    assert table[2] in text and "took 2.0 min" in text
+    assert "fast mode <= 10 min (met)" in text and "full mode <= 60 min (NOT met)" in text

@@ -61,8 +61,11 @@ def test_multitask_model_has_auxiliary_heads_and_their_losses_count(data):
     assert outputs["related_object"].shape == (2, 20, 2, 6)
     answers_only = vqa.vqa_loss({"answer": outputs["answer"]}, batch)
     assert vqa.vqa_loss(outputs, batch) > answers_only  # every auxiliary loss is positive
+    inputs = {"image": batch["image"], "question": batch["question"]}
     plain = vqa.build_model("relational_answers_only", len(data.vocab))
-    assert set(plain({"image": batch["image"], "question": batch["question"]})) == {"answer"}  # answers alone
+    assert set(plain(inputs)) == {"answer"}  # answers alone
+    ablation = vqa.build_model("relational_no_hop2_target", len(data.vocab))
+    assert set(ablation(inputs)) == set(outputs) - {"related_object"}  # every auxiliary task but hop 2's
 
 
 def test_related_object_targets_agree_with_the_generators_closest_and_furthest_answers(data):

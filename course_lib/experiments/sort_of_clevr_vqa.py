@@ -20,7 +20,9 @@ and the question meet changes:
 - ``relational``: object slots from pixels, two attention hops (the second one biased by
   the distance to the first one's object) and a relation module, trained on the answers and
   on auxiliary tasks (multitask learning): where every object is and its shape, which
-  object the question names, and the question's colour and kind.
+  object the question names, which objects are nearest to and farthest from it, and the
+  question's colour and kind.
+- ``relational_no_hop2_target``: the same, without the nearest / farthest task (an ablation).
 - ``relational_answers_only``: the same model trained on the answers alone.
 
 Every model returns a dict: ``"answer"`` (B, Q, num_answers) logits, and for the multitask
@@ -55,14 +57,20 @@ METHODS: dict[str, str] = {
     "attention": "cross-modal attention",
     "film": "FiLM",
     "relational": "object slots + distance attention + RN, multitask",
+    "relational_no_hop2_target": "object slots + distance attention + RN, multitask without hop 2's target",
     "relational_answers_only": "object slots + distance attention + RN, answers only",
 }
 NUM_ANSWERS = len(soc.ANSWERS)
 NUM_COLORS = len(soc.COLORS)
 QUESTION_DIM = 64
 #: Full-mode training budget per method: epochs and peak learning rate (AdamW, warm-up then cosine decay).
-EPOCHS = {"cnn_mlp": 12, "attention": 6, "film": 6, "relational": 12, "relational_answers_only": 12}
-LEARNING_RATES = {"cnn_mlp": 2e-3, "attention": 2e-3, "film": 2e-3, "relational": 1e-2, "relational_answers_only": 1e-2}
+EPOCHS = {"cnn_mlp": 12, "attention": 6, "film": 6, "relational": 12, "relational_no_hop2_target": 12,
+          "relational_answers_only": 12}
+LEARNING_RATES = {"cnn_mlp": 2e-3, "attention": 2e-3, "film": 2e-3, "relational": 1e-2, "relational_no_hop2_target": 1e-2,
+                  "relational_answers_only": 1e-2}
+#: The reasoner's outputs that each relational method returns, so that ``vqa_loss`` trains them.
+RELATIONAL_HEADS = {"relational": ("answer", "named_object", "related_object"),
+                    "relational_no_hop2_target": ("answer", "named_object"), "relational_answers_only": ("answer",)}
 BATCH_IMAGES = 32  # images per batch, each with all its questions
 #: The targets of a batch: the answers and the annotations that the auxiliary tasks learn from.
 TARGETS = ("label", "object_position", "object_shape", "object_present", "question_color", "subtype")
@@ -251,18 +259,19 @@ class FiLMReasoner(nn.Module):
 class ObjectReasoner(nn.Module):
     """``RelationalReasoner`` on the objects of ``SlotImageEncoder``.
 
-    With ``multitask=False`` only the answer comes out, so no auxiliary loss can reach hop 1.
+    Only the outputs named in ``heads`` come out (``"answer"``, ``"named_object"``,
+    ``"related_object"``), so no auxiliary loss reaches a hop whose scores are left out.
     """
 
     def __init__(self, object_dim: int = 64, question_dim: int = QUESTION_DIM, hidden_dim: int = 64,
-                 multitask: bool = True) -> None:
+                 heads: Sequence[str] = RELATIONAL_HEADS["relational"]) -> None:
         super().__init__()
         self.reasoner = RelationalReasoner(object_dim, question_dim, NUM_ANSWERS, hidden_dim)
-        self.multitask = multitask
+        self.heads = tuple(heads)
 
     def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
         outputs = self.reasoner(features["objects"], features["positions"], question)
-        return outputs if self.multitask else {"answer": outputs["answer"]}
+        return {key: outputs[key] for key in self.heads}
 
 
 class ConvImageEncoder(nn.Module):
@@ -355,8 +364,9 @@ def build_model(method: str, vocab_size: int, question_encoder: str = "mean") ->
         return VQAModel(ConvImageEncoder(3), question_encoder, AttentionReasoner(24), ["regions"])
     if method == "film":
         return VQAModel(ConvImageEncoder(3), question_encoder, FiLMReasoner(24), ["maps"])
-    multitask = method == "relational"
-    return VQAModel(SlotImageEncoder(), question_encoder, ObjectReasoner(multitask=multitask), ["objects", "positions"],
+    multitask = method != "relational_answers_only"
+    return VQAModel(SlotImageEncoder(), question_encoder, ObjectReasoner(heads=RELATIONAL_HEADS[method]),
+                    ["objects", "positions"],
                     image_outputs=["positions", "object_shape"] if multitask else [], parse_question=multitask)
 
 
