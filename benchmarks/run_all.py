@@ -111,6 +111,7 @@ def time_notebook(path: Path, fast: bool, save_to: Path | None = None) -> dict:
     except Exception as exc:  # a failing cell: report it, go on with the next notebook
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     finally:
+        seconds = round(time.perf_counter() - start, 1)
         if previous is None:
             os.environ.pop("COURSE_FAST", None)
         else:
@@ -118,7 +119,7 @@ def time_notebook(path: Path, fast: bool, save_to: Path | None = None) -> dict:
     if save_to is not None:
         save_to.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, save_to / f"{path.stem}.{'fast' if fast else 'full'}.ipynb")
-    return {"seconds": round(time.perf_counter() - start, 1), "error": error}
+    return {"seconds": seconds, "error": error}
 
 
 def time_notebooks(modes: list[str], numbers: list[str] | None = None, save_to: Path | None = None) -> dict[str, dict]:
@@ -205,13 +206,14 @@ def markdown(report: dict) -> str:
             continue
         lines += ["", f"## {bench['title']}", "",
                   f"`python {bench['script']}` took {minutes(bench['seconds'])} when this command last ran it"
-                  + ("." if bench["status"] == 0 else f" and FAILED (exit status {bench['status']}).")
-                  + f" Its latest table (`{bench['results']}`):", ""]
+                  + ("." if bench["status"] == 0 else f" and FAILED (exit status {bench['status']}).")]
         table = config.ROOT / bench["results"]
-        if table.exists():
-            text = table.read_text()
-            body = text.split("\n", 1)[1] if text.startswith("# ") else text
-            lines.append(body.replace("\n## ", "\n### ").strip())
+        if not table.exists():
+            lines[-1] += f" `{bench['results']}` has not been written yet."
+            continue
+        text = table.read_text()
+        body = text.split("\n", 1)[1] if text.startswith("# ") else text
+        lines += [lines.pop() + f" Its latest table (`{bench['results']}`):", "", body.replace("\n## ", "\n### ").strip()]
     return "\n".join(lines) + "\n"
 
 

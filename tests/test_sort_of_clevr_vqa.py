@@ -66,12 +66,15 @@ def test_multitask_model_has_auxiliary_heads_and_their_losses_count(data):
     assert set(plain(inputs)) == {"answer"}  # answers alone
     ablation = vqa.build_model("relational_no_hop2_target", len(data.vocab))
     assert set(ablation(inputs)) == set(outputs) - {"related_object"}  # every auxiliary task but hop 2's
+    with pytest.raises(ValueError, match="outputs must include 'answer'"):
+        vqa.ObjectReasoner(outputs=("answer", "hop3"))
 
 
 def test_related_object_targets_agree_with_the_generators_closest_and_furthest_answers(data):
     train = data.splits["train"]
-    wanted = vqa.related_object_targets(train["object_position"], train["object_present"], train["question_color"])
-    assert wanted.shape == (12, 20, 2)
+    wanted, candidates = vqa.related_object_targets(train["object_position"], train["object_present"],
+                                                    train["question_color"])
+    assert wanted.shape == (12, 20, 2) and candidates.shape == (12, 20, 6)
     assert (wanted != train["question_color"][..., None]).all()  # never the named object itself
     for head, subtype in enumerate(("closest", "furthest")):
         asked = train["subtype"] == soc.SUBTYPES.index(subtype)
@@ -80,17 +83,38 @@ def test_related_object_targets_agree_with_the_generators_closest_and_furthest_a
         assert asked.any() and answers == [soc.SHAPES[i] for i in shape[asked]]
 
 
-def test_hop_two_loss_teaches_the_distance_heads(data):
+def test_related_object_targets_skip_absent_colours_and_reject_an_absent_named_one():
+    positions = torch.tensor([[[0.0, 0.0], [0.1, 0.0], [0.5, 0.0], [0.0, 0.9], [0.0, 0.0]]])
+    present = torch.tensor([[True, False, True, True, False]])  # colours 1 (the nearest to 0) and 4 are absent
+    wanted, candidates = vqa.related_object_targets(positions, present, named=torch.tensor([[0, 3]]))
+    assert wanted.tolist() == [[[2, 3], [0, 2]]]
+    assert candidates.tolist() == [[[False, False, True, True, False], [True, False, True, False, False]]]
+    with pytest.raises(ValueError, match="names a colour that is not in its scene"):
+        vqa.related_object_targets(positions, present, named=torch.tensor([[1]]))
+    with pytest.raises(ValueError, match="at least two objects"):
+        vqa.related_object_targets(positions, torch.tensor([[True, False, False, False, False]]), torch.tensor([[0]]))
+
+
+def test_hop_two_loss_alone_trains_the_distance_heads(data):
     torch.manual_seed(0)
     model = vqa.build_model("relational", len(data.vocab))
     batch = next(iter(data.loader("train", batch_size=2)))
-    outputs = model({"image": batch["image"], "question": batch["question"]})
-    only_hop2 = {"answer": outputs["answer"].detach(), "related_object": outputs["related_object"]}
-    loss = vqa.vqa_loss(only_hop2, batch) - vqa.vqa_loss({"answer": outputs["answer"].detach()}, batch)
-    assert loss > 0
-    loss.backward()
-    hop2 = model.reasoner.reasoner.hop2
-    assert hop2.to_query.weight.grad.abs().sum() > 0 and model.reasoner.reasoner.log_sharpness.grad != 0
+    inputs = {"image": batch["image"], "question": batch["question"]}
+    reasoner = model.reasoner.reasoner
+    optimizer = torch.optim.Adam([*reasoner.hop2.parameters(), reasoner.log_sharpness], lr=1e-2)
+
+    def hop2_loss() -> torch.Tensor:  # vqa_loss of the hop-2 output minus that of the answers alone
+        outputs = model(inputs)
+        answers_only = {"answer": outputs["answer"].detach()}
+        return vqa.vqa_loss({**answers_only, "related_object": outputs["related_object"]}, batch) - \
+            vqa.vqa_loss(answers_only, batch)
+
+    before = hop2_loss()
+    for _ in range(20):
+        optimizer.zero_grad()
+        hop2_loss().backward()
+        optimizer.step()
+    assert hop2_loss() < 0.95 * before  # hop 2 alone, on the untrained slots' positions
 
 
 def test_gru_question_encoder_reads_up_to_the_last_real_token():

@@ -26,7 +26,7 @@ and the question meet changes:
 - ``relational_answers_only``: the same model trained on the answers alone.
 
 Every model returns a dict: ``"answer"`` (B, Q, num_answers) logits, and for the multitask
-model the outputs of its auxiliary heads; ``vqa_loss`` adds the loss of every head present.
+models the outputs of their auxiliary heads; ``vqa_loss`` adds the loss of every head present.
 """
 from __future__ import annotations
 
@@ -68,9 +68,9 @@ EPOCHS = {"cnn_mlp": 12, "attention": 6, "film": 6, "relational": 12, "relationa
           "relational_answers_only": 12}
 LEARNING_RATES = {"cnn_mlp": 2e-3, "attention": 2e-3, "film": 2e-3, "relational": 1e-2, "relational_no_hop2_target": 1e-2,
                   "relational_answers_only": 1e-2}
-#: The reasoner's outputs that each relational method returns, so that ``vqa_loss`` trains them.
-RELATIONAL_HEADS = {"relational": ("answer", "named_object", "related_object"),
-                    "relational_no_hop2_target": ("answer", "named_object"), "relational_answers_only": ("answer",)}
+#: The reasoner's outputs that each relational method returns: ``vqa_loss`` trains every output present.
+RELATIONAL_OUTPUTS = {"relational": ("answer", "named_object", "related_object"),
+                      "relational_no_hop2_target": ("answer", "named_object"), "relational_answers_only": ("answer",)}
 BATCH_IMAGES = 32  # images per batch, each with all its questions
 #: The targets of a batch: the answers and the annotations that the auxiliary tasks learn from.
 TARGETS = ("label", "object_position", "object_shape", "object_present", "question_color", "subtype")
@@ -259,19 +259,22 @@ class FiLMReasoner(nn.Module):
 class ObjectReasoner(nn.Module):
     """``RelationalReasoner`` on the objects of ``SlotImageEncoder``.
 
-    Only the outputs named in ``heads`` come out (``"answer"``, ``"named_object"``,
+    Only the outputs named in ``outputs`` come out (``"answer"``, ``"named_object"``,
     ``"related_object"``), so no auxiliary loss reaches a hop whose scores are left out.
     """
 
     def __init__(self, object_dim: int = 64, question_dim: int = QUESTION_DIM, hidden_dim: int = 64,
-                 heads: Sequence[str] = RELATIONAL_HEADS["relational"]) -> None:
+                 outputs: Sequence[str] = RELATIONAL_OUTPUTS["relational"]) -> None:
         super().__init__()
+        known = RELATIONAL_OUTPUTS["relational"]
+        if "answer" not in outputs or not set(outputs) <= set(known):
+            raise ValueError(f"ObjectReasoner: outputs must include 'answer' and come from {known}, got {outputs}")
         self.reasoner = RelationalReasoner(object_dim, question_dim, NUM_ANSWERS, hidden_dim)
-        self.heads = tuple(heads)
+        self.outputs = tuple(outputs)
 
     def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
         outputs = self.reasoner(features["objects"], features["positions"], question)
-        return {key: outputs[key] for key in self.heads}
+        return {key: outputs[key] for key in self.outputs}
 
 
 class ConvImageEncoder(nn.Module):
@@ -364,8 +367,9 @@ def build_model(method: str, vocab_size: int, question_encoder: str = "mean") ->
         return VQAModel(ConvImageEncoder(3), question_encoder, AttentionReasoner(24), ["regions"])
     if method == "film":
         return VQAModel(ConvImageEncoder(3), question_encoder, FiLMReasoner(24), ["maps"])
-    multitask = method != "relational_answers_only"
-    return VQAModel(SlotImageEncoder(), question_encoder, ObjectReasoner(heads=RELATIONAL_HEADS[method]),
+    outputs = RELATIONAL_OUTPUTS[method]
+    multitask = "named_object" in outputs
+    return VQAModel(SlotImageEncoder(), question_encoder, ObjectReasoner(outputs=outputs),
                     ["objects", "positions"],
                     image_outputs=["positions", "object_shape"] if multitask else [], parse_question=multitask)
 
@@ -373,17 +377,24 @@ def build_model(method: str, vocab_size: int, question_encoder: str = "mean") ->
 # ----------------------------------------------------------------------------- training
 
 
-def related_object_targets(positions: Tensor, present: Tensor, named: Tensor) -> Tensor:
+def related_object_targets(positions: Tensor, present: Tensor, named: Tensor) -> tuple[Tensor, Tensor]:
     """The palette colours of the objects nearest to and farthest from each question's named object.
 
     positions (B, C, 2) object centres, present (B, C) bool, named (B, Q) colour index of the
-    object each question names -> (B, Q, 2) int64: [nearest, farthest] among the other present objects.
+    object each question names, which must be present, with at least one other object ->
+    ``(targets, candidates)``: (B, Q, 2) int64 [nearest, farthest] among the other present
+    objects, and (B, Q, C) bool, those other present objects.
     """
-    distance = (positions[:, None, :, :] - positions.gather(1, named[..., None].expand(-1, -1, 2))[:, :, None]).norm(dim=-1)
-    candidate = present[:, None, :] & (torch.arange(positions.shape[1], device=named.device) != named[..., None])
-    nearest = distance.masked_fill(~candidate, float("inf")).argmin(dim=-1)
-    farthest = distance.masked_fill(~candidate, float("-inf")).argmax(dim=-1)
-    return torch.stack([nearest, farthest], dim=-1)
+    if not present.gather(1, named).all():
+        raise ValueError("related_object_targets: a question names a colour that is not in its scene")
+    candidates = present[:, None, :] & (torch.arange(positions.shape[1], device=named.device) != named[..., None])
+    if not candidates.any(dim=-1).all():
+        raise ValueError("related_object_targets: a scene needs at least two objects")
+    anchor = positions.gather(1, named[..., None].expand(-1, -1, 2))  # (B, Q, 2): the named object's centre
+    distance = (positions[:, None] - anchor[:, :, None]).norm(dim=-1)  # (B, Q, C)
+    nearest = distance.masked_fill(~candidates, float("inf")).argmin(dim=-1)
+    farthest = distance.masked_fill(~candidates, float("-inf")).argmax(dim=-1)
+    return torch.stack([nearest, farthest], dim=-1), candidates
 
 
 def vqa_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
@@ -411,10 +422,9 @@ def vqa_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Te
         loss = loss + nn.functional.cross_entropy(outputs["named_object"].flatten(0, 1),
                                                   targets["question_color"].flatten())
     if "related_object" in outputs:
-        named, present = targets["question_color"], targets["object_present"]
-        wanted = related_object_targets(targets["object_position"], present, named)
-        others = present[:, None, :] & (torch.arange(present.shape[1], device=named.device) != named[..., None])
-        scores = outputs["related_object"].masked_fill(~others[:, :, None], -1e4)  # finite: no 0 * inf in the gradient
+        wanted, candidates = related_object_targets(targets["object_position"], targets["object_present"],
+                                                    targets["question_color"])
+        scores = outputs["related_object"].masked_fill(~candidates[:, :, None], -1e4)  # the named and absent objects
         loss = loss + nn.functional.cross_entropy(scores.flatten(0, 2), wanted.flatten())
     if "question_parse" in outputs:
         parse = outputs["question_parse"].flatten(0, 1)
