@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from course_lib.config import get_device
 from course_lib.metrics import accuracy
+from course_lib.models.multimodal import count_parameters
 
 Outputs = Tensor | dict[str, Tensor]
 TargetKey = str | Sequence[str]
@@ -34,6 +35,12 @@ class FitResult:
     best_epoch: int = 0
     best_score: float = float("-inf")
     seconds: float = 0.0
+
+
+def run_summary(model: nn.Module, result: FitResult, epochs: int, seed: int, device: torch.device | str) -> dict:
+    """The columns every result row of a trained model shares: its size, training time and settings."""
+    return {"parameters": count_parameters(model), "seconds": result.seconds,
+            "best_epoch": result.best_epoch, "epochs": epochs, "seed": seed, "device": str(device)}
 
 
 def move_to(batch: dict, device: torch.device | str) -> dict:

@@ -4,8 +4,8 @@ import torch
 
 from course_lib.data import sort_of_clevr as soc
 from course_lib.experiments import sort_of_clevr_vqa as vqa
-from course_lib.models.relational import (SLOT_SUMMARY_DIM, ObjectSlots, RelationalReasoner, RelationModule,
-                                         coordinate_grid)
+from course_lib.models.coordinates import coordinate_grid
+from course_lib.models.relational import SLOT_SUMMARY_DIM, ObjectSlots, RelationalReasoner, RelationModule
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,12 @@ def test_gru_question_encoder_reads_up_to_the_last_real_token():
     torch.testing.assert_close(mean(ids[:1]), mean(ids[:1, :3]))
     with pytest.raises(ValueError, match="kind must be"):
         vqa.QuestionEncoder(vocab_size=10, kind="lstm")
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (5, 7), (75, 75)])
+def test_coordinate_grid_follows_affine_grid_with_align_corners_false(height, width):
+    reference = torch.nn.functional.affine_grid(torch.eye(2, 3)[None], [1, 1, height, width], align_corners=False)
+    torch.testing.assert_close(coordinate_grid(height, width), reference.reshape(-1, 2))
 
 
 def test_object_slots_find_the_centre_area_and_spread_of_a_uniform_blob():

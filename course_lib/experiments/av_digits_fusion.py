@@ -30,12 +30,11 @@ from course_lib.models import (
     ImageEncoder,
     LogMelSpectrogram,
     MultimodalModel,
-    count_parameters,
     make_fusion,
     make_head,
     unimodal_model,
 )
-from course_lib.train import FitResult, fit, predict
+from course_lib.train import FitResult, fit, predict, run_summary
 
 #: Method key -> the name shown in tables. "image" and "audio" are the unimodal baselines.
 METHODS: dict[str, str] = {
@@ -272,13 +271,8 @@ def train_method(method: str, features: AVDigitsFeatures, *, epochs: int, seed: 
         "method": method,
         "name": METHODS[method],
         **split_scores(model, features, device),
-        "parameters": count_parameters(model),
-        "seconds": result.seconds,
-        "best_epoch": result.best_epoch,
-        "epochs": epochs,
+        **run_summary(model, result, epochs, seed, device),
         "optimizer": optimizer,
-        "seed": seed,
-        "device": str(device),
     }
     return MethodResult(model, result, row)
 

@@ -31,11 +31,11 @@ from course_lib import config
 from course_lib.data import av_digits_video as avdv
 from course_lib.experiments.av_digits_fusion import NormalizedLogMel, TensorDictDataset, chunked
 from course_lib.metrics import accuracy, classification_report
+from course_lib.models.coordinates import coordinate_grid
 from course_lib.models.encoders import conv_block
-from course_lib.models.multimodal import count_parameters
 from course_lib.models.tcn import TCN
 from course_lib.models.temporal_fusion import AlignedConcatFusion, LateTemporalFusion, TemporalAttentionFusion
-from course_lib.train import FitResult, fit, predict
+from course_lib.train import FitResult, fit, predict, run_summary
 
 #: Task -> number of classes.
 TASKS: dict[str, int] = {"digit": 10, "motion": len(avdv.MOTIONS), "voice": len(avdv.VOICES), "sync": 2}
@@ -125,17 +125,6 @@ def synchrony_pairs(tensors: VideoAudioTensors, split: str) -> dict[str, Tensor]
             "digit": clips["digit"][video_rows]}
 
 
-def coordinates(height: int, width: int, device: torch.device | None = None) -> Tensor:
-    """(2, H, W) pixel-centre coordinates in (-1, 1): x (left to right), then y (top to bottom).
-
-    Pixel ``i`` of ``n`` sits at ``(2 i + 1) / n - 1``, the convention of ``F.grid_sample``
-    with ``align_corners=False``, so maps of any resolution share one coordinate frame.
-    """
-    ys, xs = torch.meshgrid(torch.linspace(-1 + 1 / height, 1 - 1 / height, height, device=device),
-                            torch.linspace(-1 + 1 / width, 1 - 1 / width, width, device=device), indexing="ij")
-    return torch.stack([xs, ys])
-
-
 def spatial_soft_argmax(heatmap: Tensor) -> tuple[Tensor, Tensor]:
     """Mean and spread of the position under the softmax of each heatmap.
 
@@ -146,7 +135,7 @@ def spatial_soft_argmax(heatmap: Tensor) -> tuple[Tensor, Tensor]:
     """
     n, h, w = heatmap.shape
     weights = heatmap.flatten(1).softmax(dim=-1).view(n, h, w)
-    grid = coordinates(h, w, heatmap.device)  # (2, H, W)
+    grid = coordinate_grid(h, w, heatmap.device).T.reshape(2, h, w)  # x map, y map
     centres = torch.einsum("nhw,chw->nc", weights, grid)
     squared = (grid[None] - centres[:, :, None, None]).square().sum(dim=1)  # (N, H, W)
     spread = (weights * squared).sum(dim=(1, 2)).clamp(min=1e-8).sqrt()
@@ -445,12 +434,6 @@ def _fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, *, 
                progress=progress)
 
 
-def _run_info(model: nn.Module, result: FitResult, epochs: int, seed: int, device: torch.device) -> dict:
-    """The columns every result row shares: size, training time and settings."""
-    return {"parameters": count_parameters(model), "seconds": result.seconds, "best_epoch": result.best_epoch,
-            "epochs": epochs, "seed": seed, "device": str(device)}
-
-
 def train_method(method: str, tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed: int = 0,
                  lr: float = LEARNING_RATE, batch_size: int = BATCH_SIZE, dim: int = EMBED_DIM,
                  device: torch.device | None = None, progress: bool = False) -> MethodResult:
@@ -467,7 +450,7 @@ def train_method(method: str, tensors: VideoAudioTensors, *, epochs: int = EPOCH
                   tensors.loader("val", keys, batch_size=250), loss_fn=multitask_loss, score_fn=mean_accuracy,
                   target_key=model.targets, epochs=epochs, lr=lr, device=device, progress=progress)
     row = {"method": method, "name": METHODS[method][0], "tasks": list(model.heads),
-           **task_scores(model, tensors, device=device), **_run_info(model, result, epochs, seed, device)}
+           **task_scores(model, tensors, device=device), **run_summary(model, result, epochs, seed, device)}
     return MethodResult(model, result, row)
 
 
@@ -511,7 +494,7 @@ def train_synchrony(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed: i
            "sync_accuracy": report["accuracy"], "sync_macro_f1": report["macro_f1"],
            **{f"sync_accuracy_{name}": (outputs["sync"].argmax(1) == targets["sync"])[targets["degraded"] == code]
               .float().mean().item() for code, name in enumerate(avdv.DEGRADED)},
-           **_run_info(model, result, epochs, seed, device)}
+           **run_summary(model, result, epochs, seed, device)}
     return MethodResult(model, result, row)
 
 
@@ -612,5 +595,5 @@ def train_autoencoder(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed:
         errors[key] = (reconstruction_loss(outputs, y).item() if zero is None else
                        (F.mse_loss(outputs["audio"], y["audio_target"]) / y["audio_target"].var()).item())
     row = {"method": "autoencoder", "name": "multimodal autoencoder + linear probe", "tasks": list(probe_scores),
-           **probe_scores, **errors, **_run_info(model, result, epochs, seed, device)}
+           **probe_scores, **errors, **run_summary(model, result, epochs, seed, device)}
     return MethodResult(model, result, row)

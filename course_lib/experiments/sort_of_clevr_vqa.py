@@ -46,10 +46,10 @@ from course_lib.experiments.av_digits_fusion import TensorDictDataset
 from course_lib.metrics import accuracy, classification_report
 from course_lib.models.attention import CrossModalAttention
 from course_lib.models.checks import check_shape
+from course_lib.models.coordinates import coordinate_grid
 from course_lib.models.film import FiLMBlock
-from course_lib.models.multimodal import count_parameters
-from course_lib.models.relational import SLOT_SUMMARY_DIM, ObjectSlots, RelationalReasoner, coordinate_grid
-from course_lib.train import FitResult, fit, predict
+from course_lib.models.relational import SLOT_SUMMARY_DIM, ObjectSlots, RelationalReasoner
+from course_lib.train import FitResult, fit, predict, run_summary
 
 #: Method key -> the name shown in tables.
 METHODS: dict[str, str] = {
@@ -505,13 +505,8 @@ def train_method(method: str, data: VQAData, seed: int = 0, *, epochs: int | Non
         "method": method,
         "name": METHODS[method],
         **split_scores(model, data, "test", device),
-        "parameters": count_parameters(model),
-        "seconds": result.seconds,
-        "best_epoch": result.best_epoch,
-        "epochs": epochs,
+        **run_summary(model, result, epochs, seed, device),
         "lr": lr,
-        "seed": seed,
-        "device": str(device),
         "pretrained": pretrained is not None,
     }
     return MethodResult(model, result, row)

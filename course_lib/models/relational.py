@@ -22,17 +22,10 @@ from torch import Tensor, nn
 
 from course_lib.models.attention import CrossModalAttention
 from course_lib.models.checks import check_shape
+from course_lib.models.coordinates import coordinate_grid
 
 #: Numbers per slot in ``ObjectSlots``' summary: log area, centre (x, y), log spread (x, y), colour (r, g, b).
 SLOT_SUMMARY_DIM = 8
-
-
-def coordinate_grid(height: int, width: int, device: torch.device | None = None) -> Tensor:
-    """Pixel-centre coordinates (H * W, 2) as (x, y) in [-1, 1], row by row; x grows to the right, y downwards."""
-    ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
-    xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2)
 
 
 class ObjectSlots(nn.Module):
