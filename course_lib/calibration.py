@@ -28,8 +28,15 @@ def _check_probs(probs: Tensor, labels: Tensor, n_bins: int) -> None:
         raise ValueError("probs must hold at least one sample, got shape (0, C)")
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive int, got {n_bins!r}")
-    if probs.min() < 0 or probs.max() > 1 or not torch.allclose(probs.sum(dim=1), probs.new_ones(len(probs)), atol=1e-4):
-        raise ValueError("probs must be probabilities in [0, 1] whose rows sum to 1; pass softmax(logits)")
+    if not probs.is_floating_point():
+        raise ValueError(f"probs must be a float tensor of probabilities, got {probs.dtype}; pass softmax(logits)")
+    # rounding each probability to the dtype moves a row's sum by at most eps / 2 (float16: 5e-4)
+    atol = max(1e-4, torch.finfo(probs.dtype).eps)
+    row_error = (probs.double().sum(dim=1) - 1).abs().max()
+    if not (probs.min() >= 0 and probs.max() <= 1 and row_error <= atol):  # NaN fails too
+        raise ValueError(f"probs must be probabilities in [0, 1] whose rows sum to 1 (within {atol:.0e}), got values "
+                         f"from {probs.min().item():.3g} to {probs.max().item():.3g} and a row sum off by "
+                         f"{row_error.item():.3g}; pass softmax(logits)")
     if labels.dtype.is_floating_point or labels.min() < 0 or labels.max() >= probs.shape[1]:
         raise ValueError(f"labels must be integer classes in [0, {probs.shape[1]}), got {labels.dtype} "
                          f"values from {labels.min().item()} to {labels.max().item()}")
@@ -37,7 +44,10 @@ def _check_probs(probs: Tensor, labels: Tensor, n_bins: int) -> None:
 
 @dataclass
 class ReliabilityBins:
-    """Per-bin numbers of a reliability diagram, each (n_bins,); empty bins have count 0 and NaN means."""
+    """Per-bin numbers of a reliability diagram, each (n_bins,) on the device of ``probs``.
+
+    Empty bins have count 0 and NaN means.
+    """
 
     edges: Tensor  # (n_bins + 1,) bin edges from 0 to 1
     confidence: Tensor  # mean confidence of the samples in each bin
@@ -50,8 +60,8 @@ def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> Reliabi
     """probs (N, C), labels (N,) -> mean confidence, accuracy and count of each confidence bin."""
     _check_probs(probs, labels, n_bins)
     confidence, predicted = probs.double().max(dim=1)  # (N,), (N,)
-    correct = (predicted == labels).double()
-    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)
+    correct = (predicted == labels.to(probs.device)).double()
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64, device=probs.device)
     index = torch.bucketize(confidence, edges[1:-1])  # (N,) bin of each sample: (lo, hi]
     count = torch.bincount(index, minlength=n_bins).double()
     sum_confidence = torch.bincount(index, weights=confidence, minlength=n_bins)
@@ -73,7 +83,8 @@ class TemperatureScaler(nn.Module):
 
     T > 1 softens overconfident probabilities, T < 1 sharpens them; the argmax, and so the
     accuracy, never changes. ``fit`` minimises the negative log-likelihood on held-out
-    logits with L-BFGS. T is stored as its logarithm so that it stays positive.
+    logits with L-BFGS. T is stored as its logarithm so that it stays positive. ``fit`` moves
+    the scaler to the logits' device; ``forward`` accepts logits on any device.
     """
 
     def __init__(self) -> None:
@@ -88,13 +99,14 @@ class TemperatureScaler(nn.Module):
     def forward(self, logits: Tensor) -> Tensor:
         """(N, C) -> (N, C) logits / T."""
         check_shape(logits, "TemperatureScaler: logits", ("N", "C"))
-        return logits / self.log_temperature.exp()
+        return logits / self.log_temperature.exp().to(logits.device)
 
     def fit(self, logits: Tensor, labels: Tensor, max_iter: int = 100) -> TemperatureScaler:
         """Set T to minimise cross-entropy(logits / T, labels) on (N, C) logits and (N,) labels; returns self."""
         check_shape(logits, "TemperatureScaler: logits", ("N", "C"))
         check_shape(labels, "TemperatureScaler: labels", (len(logits),))
-        logits, labels = logits.detach().float(), labels.detach()
+        logits, labels = logits.detach().float(), labels.detach().to(logits.device)
+        self.to(logits.device)
         optimizer = torch.optim.LBFGS([self.log_temperature], lr=1.0, max_iter=max_iter,
                                       line_search_fn="strong_wolfe")
 

@@ -9,6 +9,7 @@ Every notebook starts with::
 """
 from __future__ import annotations
 
+import numbers
 import os
 import random
 from pathlib import Path
@@ -56,18 +57,21 @@ def fast_or_full(fast: T, full: T) -> T:
 def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU).
 
-    With ``deterministic=True`` PyTorch also refuses non-deterministic kernels,
-    which makes GPU runs repeatable at some cost in speed.
+    ``seed`` is an int (a NumPy integer too) in ``[0, 2**32 - 1]``, the range NumPy accepts.
+    With ``deterministic=True`` PyTorch also refuses non-deterministic kernels, which makes
+    GPU runs repeatable at some cost in speed; every call sets that mode anew, so a later
+    ``seed_everything(seed)`` turns it off again.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32 - 1], got {seed!r} ({type(seed).__name__})")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(deterministic)
 
 
 def get_device(preferred: str | None = None) -> torch.device:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +38,29 @@ def _check_example(example: Mapping[str, Tensor]) -> None:
         raise ValueError(f"example inputs need one batch size >= 2 on axis 0 (a dynamic axis), got {sizes}")
 
 
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Put every module of ``model`` in eval mode, then give each back its own mode."""
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes.items():
+            module.training = training
+
+
 def export_program(model: nn.Module, example: Mapping[str, Tensor]) -> ExportedProgram:
     """``torch.export`` of ``model(inputs)`` in eval mode, with a dynamic batch size.
 
     The result's ``.module()`` is called like the model: ``program.module()(inputs)``.
+    ``model`` keeps its own train/eval modes.
     """
     _check_example(example)
     batch = Dim("batch")
     example = dict(example)
-    model.eval()
-    return torch.export.export(model, (example,), dynamic_shapes=({name: {0: batch} for name in example},))
+    with _eval_mode(model):
+        return torch.export.export(model, (example,), dynamic_shapes=({name: {0: batch} for name in example},))
 
 
 def export_onnx(model: nn.Module | ExportedProgram, example: Mapping[str, Tensor], path: str | Path) -> Path:
@@ -88,10 +102,10 @@ def check_onnx(model: nn.Module, session: onnxruntime.InferenceSession, inputs: 
     """Largest absolute difference between the eager model and ONNX Runtime on ``inputs``.
 
     Raises ``AssertionError`` (from ``torch.testing.assert_close``) when an output differs by
-    more than ``atol + rtol * |eager|``.
+    more than ``atol + rtol * |eager|``. The eager model runs in eval mode; it keeps its own modes.
     """
-    model.eval()
-    eager = model(dict(inputs)).cpu()
+    with _eval_mode(model):
+        eager = model(dict(inputs)).cpu()
     exported = run_onnx(session, inputs)
     torch.testing.assert_close(exported, eager, atol=atol, rtol=rtol)
     return float((exported - eager).abs().max())

@@ -5,10 +5,14 @@ more target tensors (``"label"``, or ``"digit"`` and ``"motion"`` for multitask)
 model is called with the batch minus its targets and returns logits, or a dict of
 logits for multitask models; ``loss_fn(outputs, targets)`` and ``score_fn(outputs,
 targets)`` receive the matching tensor or dict. The same code runs on CPU, CUDA and MPS.
+
+``loss_fn`` always sees tensors on the training device (a loss holding class weights
+on the GPU works); ``score_fn`` sees outputs and targets concatenated on the CPU.
 """
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from tqdm.auto import tqdm
 
 from course_lib.config import get_device
@@ -25,6 +30,7 @@ from course_lib.models.multimodal import count_parameters
 
 Outputs = Tensor | dict[str, Tensor]
 TargetKey = str | Sequence[str]
+SCHEDULER_INTERVALS = ("epoch", "step")
 
 
 @dataclass
@@ -73,8 +79,11 @@ def _detach_cpu(x: Outputs) -> Outputs:
 
 def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: Callable, optimizer: torch.optim.Optimizer,
                     device: torch.device, target_key: TargetKey = "label", score_fn: Callable = accuracy,
-                    grad_clip: float | None = None) -> dict[str, float]:
-    """One pass over ``loader`` with gradient steps; returns the mean ``loss`` and the ``score``."""
+                    grad_clip: float | None = None, scheduler: LRScheduler | None = None) -> dict[str, float]:
+    """One pass over ``loader`` with gradient steps; returns the mean ``loss`` and the ``score``.
+
+    ``scheduler``, when given, steps after every optimizer step (a per-step schedule).
+    """
     model.train()
     total_loss, count = 0.0, 0
     outputs_seen, targets_seen = [], []
@@ -89,6 +98,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: Callable,
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         n = len(targets if isinstance(targets, Tensor) else next(iter(targets.values())))
         total_loss += loss.item() * n
         count += n
@@ -100,33 +111,53 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: Callable,
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: Iterable[dict], device: torch.device | None = None,
-            target_key: TargetKey = "label") -> tuple[Outputs, Outputs]:
-    """Model outputs and targets over a whole loader, concatenated on the CPU."""
+def _collect(model: nn.Module, loader: Iterable[dict], device: torch.device | None, target_key: TargetKey,
+             keep: Callable[[Outputs], Outputs]) -> tuple[Outputs, Outputs]:
+    """Outputs and targets over a whole loader, each batch passed through ``keep``, concatenated."""
     device = device or next(model.parameters()).device
     model.eval()
     outputs_seen, targets_seen = [], []
     for batch in loader:
         inputs, targets = split_batch(move_to(batch, device), target_key)
-        outputs_seen.append(_detach_cpu(model(inputs)))
-        targets_seen.append(_detach_cpu(targets))
+        outputs_seen.append(keep(model(inputs)))
+        targets_seen.append(keep(targets))
     if not outputs_seen:
         raise ValueError("the loader yielded no batches")
     return _concat(outputs_seen), _concat(targets_seen)
 
 
+def predict(model: nn.Module, loader: Iterable[dict], device: torch.device | None = None,
+            target_key: TargetKey = "label") -> tuple[Outputs, Outputs]:
+    """Model outputs and targets over a whole loader, concatenated on the CPU."""
+    return _collect(model, loader, device, target_key, keep=_detach_cpu)
+
+
 def evaluate(model: nn.Module, loader: Iterable[dict], loss_fn: Callable, device: torch.device | None = None,
              target_key: TargetKey = "label", score_fn: Callable = accuracy) -> dict[str, float]:
-    """Mean ``loss`` and ``score`` of the model on ``loader`` (no gradients)."""
-    outputs, targets = predict(model, loader, device, target_key)
-    return {"loss": loss_fn(outputs, targets).item(), "score": score_fn(outputs, targets)}
+    """Mean ``loss`` and ``score`` of the model on ``loader`` (no gradients).
+
+    The loss is computed on the model's device over the whole loader at once (so class weights
+    on the GPU work and a weighted loss is normalised over all samples); the score on the CPU.
+    """
+    outputs, targets = _collect(model, loader, device, target_key, keep=lambda x: x)
+    return {"loss": loss_fn(outputs, targets).item(), "score": score_fn(_detach_cpu(outputs), _detach_cpu(targets))}
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, **info: float | int) -> None:
-    """Save the model's weights and some numbers (epoch, score) to ``path``."""
+    """Save the model's weights and some numbers (epoch, score) to ``path``.
+
+    The file is written under a temporary name in the same folder and then renamed
+    (``os.replace``), so ``path`` always holds a whole checkpoint, even if writing is interrupted.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), **info}, path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: os.replace is atomic
+    try:
+        torch.save({"model": model.state_dict(), **info}, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(model: nn.Module, path: str | Path, device: torch.device | str = "cpu") -> dict:
@@ -155,20 +186,33 @@ def log_device_use(device: torch.device | str) -> None:
 def fit(model: nn.Module, train_loader: Iterable[dict], *, val_loader: Iterable[dict], loss_fn: Callable,
         optimizer: torch.optim.Optimizer, epochs: int, device: torch.device | None = None,
         target_key: TargetKey = "label", score_fn: Callable = accuracy, patience: int | None = None,
-        checkpoint_path: str | Path | None = None, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        grad_clip: float | None = None, progress: bool = True) -> FitResult:
+        checkpoint_path: str | Path | None = None, scheduler: LRScheduler | ReduceLROnPlateau | None = None,
+        grad_clip: float | None = None, progress: bool = True, scheduler_interval: str = "epoch") -> FitResult:
     """Train ``model`` for up to ``epochs`` epochs, keeping the weights of the best validation score.
 
-    After every epoch the model is scored on ``val_loader`` (higher is better). The best
-    weights are kept (and saved to ``checkpoint_path`` when one is given) and loaded back
+    After every epoch the model is scored on ``val_loader`` (higher is better); a score that
+    is not a finite number (NaN, inf) is an error, as no epoch could be compared with it. The
+    best weights are kept (and saved to ``checkpoint_path`` when one is given) and loaded back
     into ``model`` at the end. With ``patience`` set, training stops after that many
     epochs without improvement (early stopping). ``history`` holds ``train_loss``,
     ``train_score``, ``val_loss``, ``val_score`` and ``seconds`` per epoch.
+
+    ``scheduler`` steps once per epoch after validation (``scheduler_interval="epoch"``) or
+    after every optimizer step (``"step"``, e.g. ``OneCycleLR``). A ``ReduceLROnPlateau``
+    steps per epoch with the validation score, so it must be built with ``mode="max"``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be >= 1 or None, got {patience}")
+    if scheduler_interval not in SCHEDULER_INTERVALS:
+        raise ValueError(f"scheduler_interval must be one of {SCHEDULER_INTERVALS}, got {scheduler_interval!r}")
+    plateau = isinstance(scheduler, ReduceLROnPlateau)
+    if plateau and (scheduler_interval != "epoch" or scheduler.mode != "max"):
+        raise ValueError("a ReduceLROnPlateau scheduler steps once per epoch on the validation score (higher is "
+                         f"better): build it with mode='max' and use scheduler_interval='epoch', got "
+                         f"mode={scheduler.mode!r}, scheduler_interval={scheduler_interval!r}")
+    step_scheduler = scheduler if scheduler_interval == "step" else None
     device = device or get_device()
     model.to(device)
     log_device_use(device)
@@ -178,10 +222,17 @@ def fit(model: nn.Module, train_loader: Iterable[dict], *, val_loader: Iterable[
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress)
     for epoch in bar:
         epoch_start = time.perf_counter()
-        train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, target_key, score_fn, grad_clip)
+        train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, target_key, score_fn, grad_clip,
+                                step_scheduler)
         val = evaluate(model, val_loader, loss_fn, device, target_key, score_fn)
-        if scheduler is not None:
-            scheduler.step()
+        if not math.isfinite(val["score"]):
+            raise ValueError(f"epoch {epoch}: the validation score is {val['score']}; score_fn must return a "
+                             "finite number (higher is better) to pick the best epoch")
+        if scheduler is not None and scheduler_interval == "epoch":
+            if plateau:
+                scheduler.step(val["score"])
+            else:
+                scheduler.step()
         for split, numbers in (("train", train), ("val", val)):
             for name, value in numbers.items():
                 result.history[f"{split}_{name}"].append(value)

@@ -148,9 +148,25 @@ def test_load_arrays_caches_and_the_registry_finds_the_dataset(tmp_path, monkeyp
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     params = tiny_params()
     monkeypatch.setattr(av_digits, "default_params", lambda fast: params)
+    calls = []
+    generate = av_digits.generate
+
+    def counted_generate(*args):
+        calls.append(args)
+        return generate(*args)
+
+    monkeypatch.setattr(av_digits, "generate", counted_generate)
     first = data.load_arrays("av_digits", fast=True)
-    assert (tmp_path / "av_digits" / "fast" / "arrays.npz").is_file()
-    np.testing.assert_array_equal(av_digits.load_arrays(fast=True)["audio"], first["audio"])
+    assert len(calls) == 1 and (tmp_path / "av_digits" / "fast" / "arrays.npz").is_file()
+
+    def no_generation(*args):
+        raise AssertionError("the cache was regenerated instead of read")
+
+    monkeypatch.setattr(av_digits, "generate", no_generation)
+    again = av_digits.load_arrays(fast=True)  # a hit: read back, not generated
+    assert again.keys() == first.keys()
+    for key in first:
+        np.testing.assert_array_equal(again[key], first[key], err_msg=key)
     test = data.get_dataset("av_digits", split="test", fast=True)
     assert isinstance(test, AVDigits) and len(test) == 20
     assert {int(test[i]["voice"]) for i in range(len(test))} == {3, 4}

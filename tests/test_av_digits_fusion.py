@@ -45,27 +45,6 @@ def test_unknown_method_is_a_clear_error():
         avf.make_optimizer("lbfgs", avf.build_model("image").parameters())
 
 
-def test_front_end_removes_gain_and_has_the_expected_shape():
-    generator = torch.Generator().manual_seed(0)
-    t = torch.arange(16_000) / 16_000
-    speech_like = torch.sin(2 * torch.pi * 300 * t) * (t > 0.3) * (t < 0.6)
-    clips = torch.stack([speech_like, 0.05 * torch.randn(16_000, generator=generator)]) * 0.5
-    frontend = avf.NormalizedLogMel().fit(clips)
-    features = frontend(clips)
-    assert features.shape == (2, avf.N_MELS, FRAMES)
-    torch.testing.assert_close(features.mean(dim=-1), torch.zeros(2, avf.N_MELS), atol=1e-4, rtol=0)
-    torch.testing.assert_close(frontend(clips * 0.1), features, atol=1e-3, rtol=1e-3)
-    pcm = (clips * 32767).round().to(torch.int16)
-    torch.testing.assert_close(avf.chunked(frontend, pcm, chunk=1), features, atol=1e-2, rtol=1e-3)
-
-
-def test_tensor_dict_dataset_rows_and_length_check():
-    data = avf.TensorDictDataset({"image": torch.zeros(3, 1, 2, 2), "label": torch.tensor([4, 5, 6])})
-    assert len(data) == 3 and data[1]["label"] == 5 and data[1]["image"].shape == (1, 2, 2)
-    with pytest.raises(ValueError, match="same length"):
-        avf.TensorDictDataset({"image": torch.zeros(3, 1), "label": torch.zeros(2)})
-
-
 def test_markdown_table_has_one_line_per_row():
     rows = [{"name": "image only", "accuracy": 0.5, "macro_f1": 0.25, "parameters": 1234, "seconds": 1.0},
             {"name": "late", "accuracy": 0.875, "macro_f1": 0.8, "parameters": 99, "seconds": 2.5}]
@@ -87,3 +66,9 @@ def test_parameter_groups_cover_every_parameter_once(method):
         assert {id(p) for p in groups[1]["params"]} == gate
     else:
         assert [group["lr"] for group in groups] == [1e-3]
+
+
+def test_a_learning_rate_of_zero_is_kept_not_replaced_by_the_default():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert avf.make_optimizer("adam", params, lr=0.0).param_groups[0]["lr"] == 0.0
+    assert avf.make_optimizer("sgd", params).param_groups[0]["lr"] == avf.LEARNING_RATES["sgd"]

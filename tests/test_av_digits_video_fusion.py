@@ -5,6 +5,8 @@ import torch
 
 from course_lib.data.av_digits_video import AVDigitsVideo
 from course_lib.experiments import av_digits_video_fusion as avf
+from course_lib.models.glimpse import CONTEXT_FRAMES, GlimpseFrameEncoder, glimpse, spatial_soft_argmax
+from course_lib.models.modality_dropout import drop_modalities
 
 SIZES = (12, 6, 6)  # train, val, test
 
@@ -55,20 +57,20 @@ def test_spatial_soft_argmax_and_glimpse_find_the_right_place():
     heatmap[0, 2, 5] = 50.0  # one peak: row 2 (y), column 5 (x)
     heatmap[1, 2, 1] = heatmap[1, 2, 5] = 50.0  # two equal peaks on row 2, columns 1 and 5
     at = lambda i: (2 * i + 1) / 8 - 1  # pixel centre i of 8 in (-1, 1)
-    centres, spread = avf.spatial_soft_argmax(heatmap)
+    centres, spread = spatial_soft_argmax(heatmap)
     torch.testing.assert_close(centres, torch.tensor([[at(5), at(2)], [at(3), at(2)]]))
     torch.testing.assert_close(spread, torch.tensor([0.0, at(5) - at(3)]), atol=1e-3, rtol=0)  # halfway between
     frame = torch.zeros(1, 1, 32, 32)
     frame[0, 0, 20:24, 4:8] = 1.0  # a square centred on pixel (5.5, 21.5)
     centre = torch.tensor([[(5.5 + 0.5) / 16 - 1, (21.5 + 0.5) / 16 - 1]])
-    crop = avf.glimpse(frame, centre, window=0.25, size=8)  # 8 x 8 pixels around the centre
+    crop = glimpse(frame, centre, window=0.25, size=8)  # 8 x 8 pixels around the centre
     torch.testing.assert_close(crop[0, 0, 2:6, 2:6], torch.ones(4, 4))
     assert crop.sum() == pytest.approx(16.0)
 
 
 def test_locator_context_holds_the_neighbours_and_the_mean_frame():
     video = torch.arange(2 * 5 * 4 * 4).view(2, 5, 4, 4).to(torch.uint8)
-    context = avf.FrameEncoder.context(video).view(2, 5, avf.CONTEXT_FRAMES, 4, 4)
+    context = GlimpseFrameEncoder.context(video).view(2, 5, CONTEXT_FRAMES, 4, 4)
     frames = video.float() / 255
     torch.testing.assert_close(context[:, :, 1], frames)
     torch.testing.assert_close(context[:, :, 0], frames[:, [0, 0, 1, 2, 3]])  # previous frame, the first repeated
@@ -78,7 +80,7 @@ def test_locator_context_holds_the_neighbours_and_the_mean_frame():
 
 def test_frame_encoder_path_ignores_where_the_digit_is(tensors):
     torch.manual_seed(0)
-    encoder = avf.FrameEncoder(out_dim=8).eval()
+    encoder = GlimpseFrameEncoder(out_dim=8).eval()
     video = tensors.splits["train"]["video"][:2]
     centres, spread = encoder.locate(video)
     assert centres.shape == (2, 16, 2) and spread.shape == (2, 16) and (spread > 0).all()
@@ -108,7 +110,7 @@ def test_every_method_maps_a_batch_to_task_logits(method, tensors):
 def test_modality_dropout_zeroes_whole_clips_of_one_modality():
     torch.manual_seed(0)
     inputs = {"video": torch.ones(200, 2, 3), "audio": torch.ones(200, 4)}
-    out = avf.drop_modalities(inputs, 0.5)
+    out = drop_modalities(inputs, 0.5)
     video_kept, audio_kept = out["video"].flatten(1).all(1), out["audio"].all(1)
     assert (out["video"].flatten(1).sum(1) % 6 == 0).all()  # a clip is either kept whole or zeroed
     assert (video_kept | audio_kept).all()  # never both zeroed
@@ -116,12 +118,24 @@ def test_modality_dropout_zeroes_whole_clips_of_one_modality():
 
 
 def test_train_method_row_and_determinism(tensors):
-    rows = [avf.train_method("late", tensors, epochs=1, seed=0, batch_size=6, dim=8, device=torch.device("cpu")).row
-            for _ in range(2)]
+    results = [avf.train_method("late", tensors, epochs=1, seed=0, batch_size=6, dim=8, device=torch.device("cpu"))
+               for _ in range(2)]
+    rows = [result.row for result in results]
     for key in ("digit_accuracy", "motion_accuracy", "voice_accuracy", "digit_macro_f1", "motion_macro_f1",
                 "voice_macro_f1", "digit_accuracy_audio", "position_error_px", "parameters", "seconds", "seed"):
         assert key in rows[0], key
-    assert 0 <= rows[0]["digit_accuracy"] <= 1 and rows[0]["parameters"] > 0
+    test = tensors.splits["test"]
+    with torch.no_grad():
+        outputs = results[0].model.eval()({"video": test["video"], "audio": test["audio"]})
+    correct = outputs["digit"].argmax(1) == test["digit"]
+    assert rows[0]["digit_accuracy"] == pytest.approx(correct.float().mean().item())
+    for code, name in enumerate(("none", "video", "audio")):
+        if (test["degraded"] == code).any():
+            expected = correct[test["degraded"] == code].float().mean().item()
+            assert rows[0][f"digit_accuracy_{name}"] == pytest.approx(expected), name
+        else:
+            assert f"digit_accuracy_{name}" not in rows[0]  # no clip in that group: no score, not NaN
+    assert rows[0]["parameters"] == sum(p.numel() for p in results[0].model.parameters())
     assert {k: v for k, v in rows[0].items() if k != "seconds"} == {k: v for k, v in rows[1].items() if k != "seconds"}
 
 
@@ -134,8 +148,13 @@ def test_ablation_zeroes_one_input(tensors):
 
 
 def test_synchrony_and_autoencoder_train(tensors):
-    sync = avf.train_synchrony(tensors, epochs=1, batch_size=8, dim=8, device=torch.device("cpu")).row
-    assert 0 <= sync["sync_accuracy"] <= 1 and sync["tasks"] == ["sync"]
+    trained = avf.train_synchrony(tensors, epochs=1, batch_size=8, dim=8, device=torch.device("cpu"))
+    sync = trained.row
+    pairs = avf.synchrony_pairs(tensors, "test")
+    with torch.no_grad():
+        logits = trained.model.eval()({"video": pairs["video"], "audio": pairs["audio"]})["sync"]
+    assert sync["sync_accuracy"] == pytest.approx((logits.argmax(1) == pairs["sync"]).float().mean().item())
+    assert sync["tasks"] == ["sync"] and pairs["sync"].tolist() == [1, 0] * (len(pairs["sync"]) // 2)
     result = avf.train_autoencoder(tensors, epochs=1, batch_size=6, dim=8, device=torch.device("cpu"))
     for key in ("digit_accuracy", "motion_accuracy", "voice_accuracy", "reconstruction", "audio_from_video"):
         assert key in result.row, key
@@ -148,7 +167,7 @@ def test_clear_errors(tensors):
     with pytest.raises(ValueError, match="unknown method 'early'"):
         avf.build_model("early")
     model = avf.build_model("late")
-    with pytest.raises(ValueError, match=r"lack \['audio'\]"):
+    with pytest.raises(ValueError, match=r"missing modality 'audio'"):
         model({"video": tensors.splits["train"]["video"][:2]})
     with pytest.raises(ValueError, match=r"video must have shape \(B, T, H, W\)"):
         model({"video": torch.zeros(2, 32, 32), "audio": tensors.splits["train"]["audio"][:2]})

@@ -96,3 +96,44 @@ def test_bad_bins_and_bad_logits():
         TemperatureScaler().fit(torch.zeros(4), labels)
     with pytest.raises(ValueError, match=r"TemperatureScaler: labels must have shape \(4,\)"):
         TemperatureScaler().fit(torch.zeros(4, 2), labels[:3])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_softmax_output_is_accepted_and_binned_like_float64(dtype):
+    logits, labels = calibrated_toy(n=2000, classes=10, seed=4)
+    probs = logits.to(dtype).softmax(dim=1)
+    assert (probs.double().sum(dim=1) - 1).abs().max() > 1e-4  # the old tolerance rejected these
+    renormalised = probs.double() / probs.double().sum(dim=1, keepdim=True)
+    assert expected_calibration_error(probs, labels) == pytest.approx(
+        expected_calibration_error(renormalised, labels), abs=1e-3)
+
+
+def test_nan_probabilities_are_rejected():
+    probs = torch.full((3, 2), 0.5)
+    probs[1, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"rows sum to 1.*got values from nan"):
+        expected_calibration_error(probs, torch.zeros(3, dtype=torch.long))
+
+
+CUDA = pytest.param("cuda", marks=[pytest.mark.cuda,
+                                   pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")])
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+def test_bins_ece_and_temperature_stay_on_the_inputs_device(device):
+    logits, labels = calibrated_toy(n=3000, seed=5)
+    logits = 2.5 * logits
+    probs = logits.softmax(dim=1)  # the same values on both devices: no sample changes bin
+    cpu_bins = reliability_bins(probs, labels, n_bins=10)
+    bins = reliability_bins(probs.to(device), labels.to(device), n_bins=10)
+    assert bins.edges.device.type == bins.count.device.type == device
+    assert bins.count.cpu().tolist() == cpu_bins.count.tolist()
+    torch.testing.assert_close(bins.accuracy.cpu(), cpu_bins.accuracy, equal_nan=True)
+    assert expected_calibration_error(probs.to(device), labels.to(device), n_bins=10) == pytest.approx(
+        expected_calibration_error(probs, labels, n_bins=10), abs=1e-9)
+    scaler = TemperatureScaler().fit(logits.to(device), labels.to(device))
+    assert scaler.log_temperature.device.type == device
+    assert scaler.temperature == pytest.approx(2.5, rel=0.1)
+    assert scaler.temperature == pytest.approx(fit_temperature(logits, labels), rel=1e-3)
+    assert scaler(logits.to(device)).device.type == device
+    assert scaler(logits).device.type == "cpu"  # forward follows the logits' device

@@ -1,3 +1,4 @@
+"""Settings: paths, fast mode, seeding (also NumPy integer seeds, deterministic mode on and off), devices."""
 import random
 
 import numpy as np
@@ -51,10 +52,34 @@ def test_seed_everything_repeats_python_numpy_and_torch():
     assert not torch.equal(draw()[2], first[2])
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "0"])
-def test_seed_must_be_non_negative_int(seed):
-    with pytest.raises(ValueError, match="seed"):
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True, 2**32, np.float64(3.0)])
+def test_seed_must_be_an_int_numpy_accepts(seed):
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*32 - 1\], got"):
         config.seed_everything(seed)
+
+
+@pytest.mark.parametrize("seed", [np.int64(7), np.uint32(7), np.int8(7)])
+def test_numpy_integer_seeds_seed_like_the_python_int(seed):
+    config.seed_everything(7)
+    expected = random.random(), np.random.rand(), torch.rand(2)
+    config.seed_everything(seed)
+    assert (random.random(), np.random.rand()) == expected[:2]
+    assert torch.equal(torch.rand(2), expected[2])
+
+
+@pytest.fixture
+def restore_deterministic():
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    yield
+    torch.use_deterministic_algorithms(before[0])
+    torch.backends.cudnn.benchmark = before[1]
+
+
+def test_deterministic_mode_is_set_by_each_call(restore_deterministic):
+    config.seed_everything(0, deterministic=True)
+    assert torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.benchmark
+    config.seed_everything(0)
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch):

@@ -12,7 +12,23 @@ from course_lib.export import (
     onnx_session,
     run_onnx,
 )
-from course_lib.models import ImageEncoder, MLPEncoder, MultimodalModel, make_fusion, make_head
+from course_lib.models import (
+    AlignedConcatFusion,
+    ConcatFusion,
+    CrossModalAttention,
+    GatedFusion,
+    ImageEncoder,
+    LateFusion,
+    LateTemporalFusion,
+    LowRankFusion,
+    MeanEmbedding,
+    MLPEncoder,
+    MultimodalModel,
+    TemporalAttentionFusion,
+    TensorFusion,
+    make_fusion,
+    make_head,
+)
 from course_lib.models.modality_dropout import ModalityDropoutModel
 
 
@@ -95,3 +111,91 @@ def test_export_with_a_modality_absent(tmp_path):
     session = onnx_session(path)
     assert [node.name for node in session.get_inputs()] == ["image"]
     assert check_onnx(model, session, {"image": inputs(9, seed=1)["image"]}) <= ONNX_ATOL
+
+
+# ----------------------------------------------------------------- every fusion module exports
+
+VECTORS = {"image": 6, "audio": 5}  # {modality: D_m} of (B, D_m) features
+SEQUENCES = {"video": (4, 6), "audio": (9, 5)}  # {modality: (T_m, D_m)} of (B, T_m, D_m) sequences
+FUSIONS = {
+    "ConcatFusion": lambda: ConcatFusion(VECTORS, out_dim=8),
+    "LateFusion": lambda: LateFusion(VECTORS, num_classes=3, learn_weights=True),
+    "GatedFusion": lambda: GatedFusion(VECTORS, out_dim=8, hidden=4),
+    "TensorFusion": lambda: TensorFusion(VECTORS, out_dim=8),
+    "LowRankFusion": lambda: LowRankFusion(VECTORS, out_dim=8, rank=2),
+    "LateTemporalFusion": lambda: LateTemporalFusion({m: d for m, (_, d) in SEQUENCES.items()}),
+    "TemporalAttentionFusion": lambda: TemporalAttentionFusion({m: d for m, (_, d) in SEQUENCES.items()}, dim=8,
+                                                               num_queries=2),
+    "AlignedConcatFusion": lambda: AlignedConcatFusion({m: d for m, (_, d) in SEQUENCES.items()}),
+}
+
+
+def fusion_inputs(name: str, batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    if name in ("LateTemporalFusion", "TemporalAttentionFusion", "AlignedConcatFusion"):
+        return {m: torch.randn(batch, t, d, generator=generator) for m, (t, d) in SEQUENCES.items()}
+    return {m: torch.randn(batch, d, generator=generator) for m, d in VECTORS.items()}
+
+
+@pytest.mark.parametrize("name", list(FUSIONS))
+def test_every_fusion_module_exports_with_a_dynamic_batch(name):
+    torch.manual_seed(0)
+    fusion = FUSIONS[name]()
+    program = export_program(fusion, fusion_inputs(name, 4))
+    for batch in (2, 7):
+        x = fusion_inputs(name, batch, seed=batch)
+        with torch.no_grad():
+            torch.testing.assert_close(program.module()(x), fusion(x))
+
+
+@pytest.mark.parametrize("name", list(FUSIONS))
+def test_every_fusion_module_compiles_without_a_graph_break(name):
+    torch.manual_seed(0)
+    fusion = FUSIONS[name]().eval()
+    x = fusion_inputs(name, 3)
+    compiled = torch.compile(fusion, fullgraph=True, backend="eager")  # fullgraph: a graph break is an error
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), fusion(x))
+
+
+def test_masked_modules_compile_and_still_check_masks_in_eager_mode():
+    torch.manual_seed(0)
+    attend = CrossModalAttention(query_dim=4, region_dim=3, hidden_dim=8)
+    query, regions = torch.randn(2, 4), torch.randn(2, 5, 3)
+    mask = torch.tensor([[True, True, False, False, True], [True, False, False, False, False]])
+    compiled = torch.compile(attend, fullgraph=True, backend="eager")
+    with torch.no_grad():
+        for got, want in zip(compiled(query, regions, mask), attend(query, regions, mask)):
+            torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="every row of mask needs at least one True region"):
+        attend(query, regions, torch.zeros(2, 5, dtype=torch.bool))
+    embed = MeanEmbedding(vocab_size=10, dim=4)
+    ids = torch.tensor([[3, 4, 0], [9, 0, 0]])
+    torch.testing.assert_close(torch.compile(embed, fullgraph=True, backend="eager")(ids), embed(ids))
+    with pytest.raises(ValueError, match=r"text ids must lie in \[0, 10\).*from 3 to 10"):
+        embed(torch.tensor([[3, 10]]))
+
+
+def test_temporal_attention_fusion_exports_to_onnx(tmp_path):
+    torch.manual_seed(0)
+    fusion = FUSIONS["TemporalAttentionFusion"]()
+    path = export_onnx(fusion, fusion_inputs("TemporalAttentionFusion", 4), tmp_path / "temporal.onnx")
+    assert check_onnx(fusion, onnx_session(path), fusion_inputs("TemporalAttentionFusion", 5, seed=1)) <= ONNX_ATOL
+
+
+# ----------------------------------------------------------------- export leaves the model's modes alone
+
+
+def test_export_and_check_onnx_restore_each_modules_mode(exported):
+    _, _, path = exported
+    model = tiny_model().train()
+    model.model.encoders["image"].eval()  # a frozen submodule: mixed modes must survive
+    modes = {name: module.training for name, module in model.named_modules()}
+    program = export_program(model, inputs(4))
+    assert {name: module.training for name, module in model.named_modules()} == modes
+    check_onnx(model, onnx_session(path), inputs(3))
+    assert {name: module.training for name, module in model.named_modules()} == modes
+    x = inputs(5, seed=3)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), model(x))  # exported in eval mode all the same

@@ -128,9 +128,16 @@ def test_features_at_8_khz_match_torchaudio():
                                atol=1e-4, rtol=1e-4)
 
 
-def test_float64_waveform_keeps_its_dtype(waveforms):
-    assert log_mel(waveforms.double()).dtype == torch.float64
-    assert stft(waveforms.double(), 400, 160).dtype == torch.complex128
+def test_float64_waveform_keeps_its_dtype_and_matches_torchaudio_in_float64(waveforms):
+    waveforms = waveforms.double()
+    ours = log_mel(waveforms, n_mels=40, top_db=None)
+    assert ours.dtype == torch.float64
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_fft=400, hop_length=160, n_mels=40).double()
+    torch.testing.assert_close(ours, torchaudio.transforms.AmplitudeToDB(stype="power", top_db=None)(mel(waveforms)))
+    spectrum = stft(waveforms, 400, 160)
+    assert spectrum.dtype == torch.complex128
+    reference = torch.stft(waveforms, 400, 160, window=torch.hann_window(400, dtype=torch.float64), return_complex=True)
+    torch.testing.assert_close(spectrum, reference)
 
 
 @pytest.mark.parametrize(
@@ -156,6 +163,7 @@ def test_bad_input_raises_a_clear_error(call, match):
         call()
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_features_on_the_gpu_match_the_cpu(waveforms):
     gpu = waveforms.cuda()

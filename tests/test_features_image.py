@@ -124,6 +124,7 @@ def test_sift_descriptors_on_small_images(size):
     d = sift_descriptors(image)
     assert d.dtype == np.float32 and d.ndim == 2 and d.shape[1] == 128
     assert len(d) > 0
+    np.testing.assert_array_equal(d, cv2.SIFT_create().detectAndCompute(image, None)[1])
     enlarged = cv2.resize(image, (3 * size, 3 * size), interpolation=cv2.INTER_LINEAR)
     np.testing.assert_array_equal(sift_descriptors(image, upscale=3), sift_descriptors(enlarged))
 
@@ -190,9 +191,10 @@ def test_bag_of_visual_words_bad_input():
         bovw.transform([sets[0], np.zeros((3, 128))])
 
 
-def test_to_uint8_gray_converts_rgb():
-    rgb = np.zeros((4, 4, 3), np.uint8)
-    rgb[..., 1] = 200
+def test_to_uint8_gray_converts_rgb_with_the_itu_r_601_weights():
+    rgb = np.random.default_rng(0).integers(0, 256, size=(5, 6, 3), dtype=np.uint8)
     gray = to_uint8_gray(rgb)
-    assert gray.shape == (4, 4) and gray.dtype == np.uint8
-    assert 100 < gray[0, 0] < 200  # green weighs about 0.59
+    assert gray.shape == (5, 6) and gray.dtype == np.uint8
+    expected = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])  # luma Y' of ITU-R BT.601
+    np.testing.assert_allclose(gray, expected, atol=0.51)  # rounded to an integer
+    np.testing.assert_array_equal(to_uint8_gray(rgb / 255.0), gray)

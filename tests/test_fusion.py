@@ -163,22 +163,21 @@ def test_late_fusion_rejects_bad_weights(weights):
 
 def test_gated_weights_sum_to_one_and_respond_to_inputs():
     fusion = GatedFusion(THREE, OUT_DIM, hidden=8)
-    assert fusion.last_weights is None
-    fusion(random_features(THREE, seed=0))
-    first = fusion.last_weights
-    assert first.shape == (BATCH, 3) and not first.requires_grad
+    fused, first = fusion(random_features(THREE, seed=0), return_weights=True)
+    torch.testing.assert_close(fused, fusion(random_features(THREE, seed=0)))  # the same output either way
+    assert first.shape == (BATCH, 3) and first.requires_grad  # a return value: gradients flow through it
     assert torch.all(first > 0)
     torch.testing.assert_close(first.sum(dim=1), torch.ones(BATCH))
     assert not torch.allclose(first[0], first[1])  # per sample, not one global weighting
-    fusion(random_features(THREE, seed=1))
-    assert not torch.allclose(fusion.last_weights, first)
+    _, second = fusion(random_features(THREE, seed=1), return_weights=True)
+    assert not torch.allclose(second, first)
+    assert not any(name.startswith("last") for name in vars(fusion))  # no state left behind by a forward pass
 
 
 def test_gated_output_is_weighted_sum_of_projections():
     fusion = GatedFusion(TWO, OUT_DIM, hidden=8)
     features = random_features(TWO)
-    output = fusion(features)
-    weights = fusion.last_weights
+    output, weights = fusion(features, return_weights=True)
     expected = (
         weights[:, :1] * fusion.projections["image"](features["image"])
         + weights[:, 1:] * fusion.projections["audio"](features["audio"])

@@ -95,13 +95,18 @@ def test_misshaped_input_names_the_modality():
         model(batch)
 
 
-def test_encode_returns_embeddings():
-    embeddings = make_model("low_rank").encode(make_batch())
+def test_encode_returns_each_encoders_embedding():
+    model = make_model("low_rank").eval()
+    batch = make_batch()
+    embeddings = model.encode(batch)
     assert {m: tuple(z.shape) for m, z in embeddings.items()} == {
         "image": (BATCH, 8),
         "audio": (BATCH, 6),
         "text": (BATCH, 5),
     }
+    for modality, z in embeddings.items():
+        torch.testing.assert_close(z, model.encoders[modality](batch[modality]))
+    torch.testing.assert_close(model(batch), model.head(model.fusion(embeddings)))
 
 
 def test_fusion_modalities_must_match_encoders():
@@ -140,10 +145,16 @@ def test_unimodal_model_uses_the_same_code_path():
 
 
 def test_make_head():
-    assert make_head(8, NUM_CLASSES)(torch.randn(2, 8)).shape == (2, NUM_CLASSES)
-    head = make_head(8, NUM_CLASSES, hidden=16, dropout=0.5)
-    assert head(torch.randn(2, 8)).shape == (2, NUM_CLASSES)
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    linear = make_head(8, NUM_CLASSES)
+    torch.testing.assert_close(linear(x), x @ linear.weight.T + linear.bias)
+    head = make_head(8, NUM_CLASSES, hidden=16, dropout=0.5).eval()
+    first, last = head[0], head[-1]
+    expected = last(torch.relu(first(x)))  # Linear -> ReLU -> (dropout: identity in eval mode) -> Linear
+    torch.testing.assert_close(head(x), expected)
     assert any(isinstance(layer, nn.Dropout) for layer in head)
+    assert not torch.allclose(head.train()(x), expected)  # dropout acts in training
 
 
 def test_count_parameters():

@@ -6,6 +6,8 @@ from course_lib.data import sort_of_clevr as soc
 from course_lib.experiments import sort_of_clevr_vqa as vqa
 from course_lib.models.coordinates import coordinate_grid
 from course_lib.models.relational import SLOT_SUMMARY_DIM, ObjectSlots, RelationalReasoner, RelationModule
+from course_lib.models.vqa_encoders import QuestionEncoder
+from course_lib.models.vqa_reasoners import ObjectReasoner
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_multitask_model_has_auxiliary_heads_and_their_losses_count(data):
     ablation = vqa.build_model("relational_no_hop2_target", len(data.vocab))
     assert set(ablation(inputs)) == set(outputs) - {"related_object"}  # every auxiliary task but hop 2's
     with pytest.raises(ValueError, match="outputs must include 'answer'"):
-        vqa.ObjectReasoner(outputs=("answer", "hop3"))
+        ObjectReasoner(vqa.NUM_ANSWERS, outputs=("answer", "hop3"))
 
 
 def test_related_object_targets_agree_with_the_generators_closest_and_furthest_answers(data):
@@ -119,13 +121,13 @@ def test_hop_two_loss_alone_trains_the_distance_heads(data):
 
 def test_gru_question_encoder_reads_up_to_the_last_real_token():
     torch.manual_seed(0)
-    encoder = vqa.QuestionEncoder(vocab_size=10, kind="gru")
+    encoder = QuestionEncoder(vocab_size=10, kind="gru")
     ids = torch.tensor([[3, 4, 5, 0, 0], [3, 4, 5, 6, 7]])
     torch.testing.assert_close(encoder(ids)[0], encoder(ids[:1, :3])[0])
-    mean = vqa.QuestionEncoder(vocab_size=10, kind="mean")
+    mean = QuestionEncoder(vocab_size=10, kind="mean")
     torch.testing.assert_close(mean(ids[:1]), mean(ids[:1, :3]))
     with pytest.raises(ValueError, match="kind must be"):
-        vqa.QuestionEncoder(vocab_size=10, kind="lstm")
+        QuestionEncoder(vocab_size=10, kind="lstm")
 
 
 @pytest.mark.parametrize("height, width", [(1, 1), (5, 7), (75, 75)])
@@ -185,7 +187,14 @@ def test_train_method_row_and_determinism_under_a_seed(data):
     for key in ("method", "name", "accuracy", "non-relational", "relational", *soc.SUBTYPES,
                 "macro_recall", "macro_f1", "parameters", "seconds", "epochs", "seed"):
         assert key in row, key
-    assert 0 <= row["relational"] <= 1 and row["parameters"] > 0 and row["epochs"] == 1
+    test = data.splits["test"]
+    with torch.no_grad():
+        answers = first.model.eval()({"image": test["image"], "question": test["question"]})["answer"].argmax(-1)
+    correct = answers == test["label"]
+    assert row["accuracy"] == pytest.approx(correct.float().mean().item())
+    assert row["relational"] == pytest.approx(correct[test["qtype"] == 1].float().mean().item())
+    assert row["closest"] == pytest.approx(correct[test["subtype"] == soc.SUBTYPES.index("closest")].float().mean().item())
+    assert row["parameters"] == sum(p.numel() for p in first.model.parameters()) and row["epochs"] == 1
     for key in ("accuracy", "relational", "macro_f1"):
         assert row[key] == second.row[key]
     for a, b in zip(first.model.parameters(), second.model.parameters()):
@@ -204,8 +213,9 @@ def test_second_hop_heads_pick_the_nearest_and_the_farthest_other_object(head, e
         reasoner.hop1.to_query.bias.copy_(torch.tensor([10.0, 0, 0, 0]))  # hop 1 finds object 0
     objects = 10 * torch.eye(4)[None]
     positions = torch.tensor([[[0.0, 0.0], [0.5, 0.0], [0.0, 0.2], [-0.9, 0.0]]])
-    outputs = reasoner(objects, positions, torch.zeros(1, 2))
-    first, second = reasoner.last_weights
+    outputs = reasoner(objects, positions, torch.zeros(1, 2), return_attention=True)
+    first, second = outputs["hop1_weights"], outputs["hop2_weights"]
+    assert set(reasoner(objects, positions, torch.zeros(1, 2))) == {"answer", "named_object", "related_object"}
     assert outputs["answer"].shape == (1, 3) and outputs["named_object"].shape == (1, 4)
     assert first.argmax().item() == 0 and first[0, 0] > 0.99
     assert second.shape == (1, 2, 4) and second[0, :, 0].max() == 0  # hop 1's object is left out

@@ -96,6 +96,7 @@ def test_bad_input_raises_a_clear_error():
         TCN(5, [8], kernel_size=1)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_tcn_on_the_gpu_matches_the_cpu():
     tcn = make_tcn().eval()

@@ -61,10 +61,14 @@ def test_gradients_reach_real_tokens_only():
 
 def test_works_as_the_text_encoder_of_a_multimodal_model():
     torch.manual_seed(0)
-    model = unimodal_model("question", MeanEmbedding(VOCAB, dim=8), num_classes=6)
+    encoder = MeanEmbedding(VOCAB, dim=8)
+    model = unimodal_model("question", encoder, num_classes=6).eval()
     ids, _ = pad_sequences(SENTENCES)
     logits = model({"question": ids, "label": torch.zeros(3)})
+    table = encoder.embedding.weight
+    means = torch.stack([table[torch.tensor(sentence)].mean(dim=0) for sentence in SENTENCES])  # padding left out
     assert logits.shape == (3, 6)
+    torch.testing.assert_close(logits, model.head(means))
 
 
 @pytest.mark.parametrize(

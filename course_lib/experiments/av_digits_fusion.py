@@ -13,28 +13,30 @@ normalized log-mel spectrograms once, before training, instead of in every epoch
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from course_lib import config
 from course_lib.data import av_digits
+from course_lib.data.tensors import tensor_loader
+from course_lib.features.audio import NormalizedLogMel, chunked
+from course_lib.experiments.common import MethodResult
 from course_lib.metrics import classification_report
 from course_lib.models import (
     AudioEncoder,
     GatedFusion,
     ImageEncoder,
-    LogMelSpectrogram,
     MultimodalModel,
     make_fusion,
     make_head,
     unimodal_model,
 )
-from course_lib.train import FitResult, fit, predict, run_summary
+from course_lib.train import fit, predict, run_summary
 
 #: Method key -> the name shown in tables. "image" and "audio" are the unimodal baselines.
 METHODS: dict[str, str] = {
@@ -58,69 +60,6 @@ IMAGE_CHANNELS = (8, 16, 32)
 AUDIO_CHANNELS = (8, 16, 16)
 
 
-class NormalizedLogMel(nn.Module):
-    """Waveforms (B, n_samples) -> mean-normalized log-mel spectrograms (B, n_mels, T).
-
-    Each clip's log-mel (in dB) has the mean over time of every mel band removed
-    (cepstral mean normalization): a constant gain and the colour of stationary
-    background noise are constant offsets per band in dB, so this takes them out.
-    The result is divided by one standard deviation measured on the training clips
-    (``fit``), so every split is scaled the same way. With ``whole_hops=True`` only the
-    ``n_samples // hop_length`` frames that start inside the clip are kept (T = steps of
-    exactly ``hop_length`` samples, which lines the audio up with a video's frames).
-    """
-
-    def __init__(self, n_mels: int = N_MELS, hop_length: int = HOP_LENGTH, sample_rate: int = 16000,
-                 n_fft: int = 400, whole_hops: bool = False) -> None:
-        super().__init__()
-        self.n_mels, self.hop_length, self.whole_hops = n_mels, hop_length, whole_hops
-        self.log_mel = LogMelSpectrogram(sample_rate, n_fft, hop_length, n_mels)
-        self.register_buffer("std", torch.tensor(1.0))
-
-    def centred(self, waveforms: Tensor) -> Tensor:
-        """(B, n_samples) -> log-mel minus each band's mean over time (B, n_mels, T), in dB."""
-        spectrograms = self.log_mel(waveforms)
-        if self.whole_hops:
-            spectrograms = spectrograms[..., : waveforms.shape[-1] // self.hop_length]
-        return spectrograms - spectrograms.mean(dim=-1, keepdim=True)
-
-    @torch.no_grad()
-    def fit(self, pcm: np.ndarray | Tensor) -> NormalizedLogMel:
-        """Set ``std`` from the training clips (N, n_samples); returns self."""
-        self.std.copy_(chunked(self.centred, pcm).std())
-        return self
-
-    def forward(self, waveforms: Tensor) -> Tensor:
-        """(B, n_samples) -> (B, n_mels, T)."""
-        return self.centred(waveforms) / self.std
-
-
-@torch.no_grad()
-def chunked(frontend: Callable[[Tensor], Tensor], pcm: np.ndarray | Tensor, chunk: int = 500) -> Tensor:
-    """int16 PCM clips (N, n_samples) or float waveforms in [-1, 1] -> ``frontend`` outputs, 500 clips at a time."""
-    waveforms = torch.as_tensor(pcm)
-    if not waveforms.is_floating_point():
-        waveforms = waveforms.float() / 32768.0
-    return torch.cat([frontend(waveforms[i : i + chunk]) for i in range(0, len(waveforms), chunk)])
-
-
-class TensorDictDataset(Dataset):
-    """Rows of equally long tensors: item ``i`` is ``{key: tensors[key][i]}``."""
-
-    def __init__(self, tensors: Mapping[str, Tensor]) -> None:
-        lengths = {key: len(value) for key, value in tensors.items()}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"TensorDictDataset: every tensor needs the same length, got {lengths}")
-        self.tensors = dict(tensors)
-        self.length = next(iter(lengths.values()))
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {key: value[index] for key, value in self.tensors.items()}
-
-
 @dataclass
 class AVDigitsFeatures:
     """AV-Digits ready for fast training: per split, ``{"image": (N, 1, 28, 28),
@@ -140,10 +79,7 @@ class AVDigitsFeatures:
         """A DataLoader of dict batches over ``keys`` of one split (shuffled with ``seed``)."""
         if split not in self.splits:
             raise ValueError(f"split must be one of {list(self.splits)}, got {split!r}")
-        tensors = {key: self.splits[split][key] for key in keys}
-        generator = torch.Generator().manual_seed(seed) if shuffle else None
-        return DataLoader(TensorDictDataset(tensors), batch_size=batch_size, shuffle=shuffle,
-                          generator=generator)
+        return tensor_loader({key: self.splits[split][key] for key in keys}, batch_size, shuffle, seed)
 
 
 def load_features(fast: bool | None = None, n_mels: int = N_MELS, hop_length: int = HOP_LENGTH,
@@ -222,19 +158,10 @@ def make_optimizer(name: str, parameters, lr: float | None = None) -> torch.opti
     """
     if name not in LEARNING_RATES:
         raise ValueError(f"optimizer must be one of {list(LEARNING_RATES)}, got {name!r}")
-    lr = lr or LEARNING_RATES[name]
+    lr = LEARNING_RATES[name] if lr is None else lr
     if name == "adam":
         return torch.optim.Adam(parameters, lr=lr)
     return torch.optim.SGD(parameters, lr=lr, momentum=0.9 if name == "sgd_momentum" else 0.0)
-
-
-@dataclass
-class MethodResult:
-    """A trained method: the model (best validation epoch), its ``fit`` history and its table ``row``."""
-
-    model: MultimodalModel
-    fit: FitResult
-    row: dict
 
 
 def split_scores(model: nn.Module, features: AVDigitsFeatures, device: torch.device | None = None,
@@ -261,7 +188,7 @@ def train_method(method: str, features: AVDigitsFeatures, *, epochs: int, seed: 
     model = build_model(method, n_mels=features.frontend.n_mels)
     if optimizer not in LEARNING_RATES:
         raise ValueError(f"optimizer must be one of {list(LEARNING_RATES)}, got {optimizer!r}")
-    lr = lr or LEARNING_RATES[optimizer]
+    lr = LEARNING_RATES[optimizer] if lr is None else lr
     optim = make_optimizer(optimizer, parameter_groups(model, lr, gate_lr_scale), lr)
     result = fit(model, features.loader("train", batch_size, shuffle=True, seed=seed),
                  val_loader=features.loader("val", batch_size=256), loss_fn=nn.functional.cross_entropy,

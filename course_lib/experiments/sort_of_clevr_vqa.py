@@ -42,13 +42,13 @@ from torch.utils.data import DataLoader
 from course_lib import config
 from course_lib.data import sort_of_clevr as soc
 from course_lib.data.text import Vocabulary, pad_sequences
-from course_lib.experiments.av_digits_fusion import TensorDictDataset
+from course_lib.data.tensors import tensor_loader
+from course_lib.experiments.common import MethodResult, group_accuracy
 from course_lib.metrics import accuracy, classification_report
-from course_lib.models.attention import CrossModalAttention
-from course_lib.models.checks import check_shape
-from course_lib.models.coordinates import coordinate_grid
-from course_lib.models.film import FiLMBlock
-from course_lib.models.relational import SLOT_SUMMARY_DIM, ObjectSlots, RelationalReasoner
+from course_lib.models.autoencoders import VQAAutoencoder
+from course_lib.models.vqa import VQAModel
+from course_lib.models.vqa_encoders import ConvImageEncoder, QuestionEncoder, SlotImageEncoder
+from course_lib.models.vqa_reasoners import AttentionReasoner, CNNMLPReasoner, FiLMReasoner, ObjectReasoner
 from course_lib.train import FitResult, fit, predict, run_summary
 
 #: Method key -> the name shown in tables.
@@ -62,7 +62,6 @@ METHODS: dict[str, str] = {
 }
 NUM_ANSWERS = len(soc.ANSWERS)
 NUM_COLORS = len(soc.COLORS)
-QUESTION_DIM = 64
 #: Full-mode training budget per method: epochs and peak learning rate (AdamW, warm-up then cosine decay).
 EPOCHS = {"cnn_mlp": 12, "attention": 6, "film": 6, "relational": 12, "relational_no_hop2_target": 12,
           "relational_answers_only": 12}
@@ -99,9 +98,7 @@ class VQAData:
         """A DataLoader of dict batches of whole images (each with its Q questions) over ``keys``."""
         if split not in self.splits:
             raise ValueError(f"split must be one of {list(self.splits)}, got {split!r}")
-        tensors = {key: self.splits[split][key] for key in keys}
-        generator = torch.Generator().manual_seed(seed) if shuffle else None
-        return DataLoader(TensorDictDataset(tensors), batch_size=batch_size, shuffle=shuffle, generator=generator)
+        return tensor_loader({key: self.splits[split][key] for key in keys}, batch_size, shuffle, seed)
 
 
 def object_targets(arrays: Mapping[str, np.ndarray]) -> dict[str, Tensor]:
@@ -156,203 +153,6 @@ def load_data(fast: bool | None = None, arrays: Mapping[str, np.ndarray] | None 
 # ----------------------------------------------------------------------------- models
 
 
-class QuestionEncoder(nn.Module):
-    """Token ids (B, L), 0 = padding -> question vectors (B, out_dim), learned from scratch.
-
-    ``kind="mean"``: the mean of the word embeddings of the real tokens (a bag of words: the
-    order is lost), then a linear layer and ReLU. ``kind="gru"``: a GRU reads the embeddings;
-    its hidden state after each question's last real token is the vector (the order counts,
-    at several times the cost).
-    """
-
-    def __init__(self, vocab_size: int, embed_dim: int = 32, out_dim: int = QUESTION_DIM, kind: str = "mean") -> None:
-        super().__init__()
-        if kind not in ("mean", "gru"):
-            raise ValueError(f"QuestionEncoder: kind must be 'mean' or 'gru', got {kind!r}")
-        self.kind, self.out_dim = kind, out_dim
-        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        if kind == "gru":
-            self.gru = nn.GRU(embed_dim, out_dim, batch_first=True)
-        else:
-            self.proj = nn.Sequential(nn.Linear(embed_dim, out_dim), nn.ReLU())
-
-    def forward(self, ids: Tensor) -> Tensor:
-        check_shape(ids, "QuestionEncoder: question", ("B", "L"))
-        real = ids != 0
-        lengths = real.sum(dim=1).clamp(min=1)
-        embedded = self.embed(ids)
-        if self.kind == "mean":
-            return self.proj((embedded * real[..., None]).sum(dim=1) / lengths[:, None])
-        outputs, _ = self.gru(embedded)  # (B, L, out_dim); padding comes after the real tokens
-        return outputs[torch.arange(len(ids), device=ids.device), lengths - 1]
-
-
-def conv_stem(num_layers: int, channels: int = 24) -> nn.Sequential:
-    """The Relation Networks paper's CNN: ``num_layers`` x (3x3 conv, stride 2, batch norm, ReLU).
-
-    (B, 3, 75, 75) -> (B, channels, s, s) with s = 38, 19, 10, 5 after 1 to 4 layers. Batch
-    normalization uses the statistics of the current batch also in evaluation
-    (``track_running_stats=False``): on these mostly white images the running averages that
-    evaluation would otherwise use lag behind the training weights and make the validation
-    accuracy jump between epochs. Evaluate in batches of many images, not one by one.
-    """
-    layers, width = [], 3
-    for _ in range(num_layers):
-        layers += [nn.Conv2d(width, channels, 3, stride=2, padding=1, bias=False),
-                   nn.BatchNorm2d(channels, track_running_stats=False), nn.ReLU()]
-        width = channels
-    return nn.Sequential(*layers)
-
-
-def mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
-    """Two hidden layers of ``hidden_dim`` with ReLU, then ``out_dim`` outputs."""
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
-                         nn.Linear(hidden_dim, out_dim))
-
-
-class CNNMLPReasoner(nn.Module):
-    """Late fusion: the flattened CNN features and the question, concatenated, into an MLP."""
-
-    def __init__(self, image_dim: int, question_dim: int = QUESTION_DIM, hidden_dim: int = 256) -> None:
-        super().__init__()
-        self.mlp = mlp(image_dim + question_dim, hidden_dim, NUM_ANSWERS)
-
-    def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
-        return {"answer": self.mlp(torch.cat([features["maps"].flatten(1), question], dim=1))}
-
-
-class AttentionReasoner(nn.Module):
-    """The question attends over the CNN's cells (features plus x, y); the attended vector and
-    the question go into an MLP. ``last_weights`` (B, R) keeps the weights of the last call."""
-
-    def __init__(self, channels: int, question_dim: int = QUESTION_DIM, hidden_dim: int = 128, num_heads: int = 2) -> None:
-        super().__init__()
-        self.attend = CrossModalAttention(question_dim, channels + 2, hidden_dim, num_heads)
-        self.mlp = mlp(hidden_dim + question_dim, hidden_dim, NUM_ANSWERS)
-        self.last_weights: Tensor | None = None
-
-    def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
-        attended, weights = self.attend(question, features["regions"])
-        self.last_weights = weights.detach()
-        return {"answer": self.mlp(torch.cat([attended, question], dim=1))}
-
-
-class FiLMReasoner(nn.Module):
-    """Two FiLM residual blocks on the CNN's maps (plus x, y channels), max pooling, an MLP on [pooled, question]."""
-
-    def __init__(self, channels: int, question_dim: int = QUESTION_DIM, hidden_dim: int = 128, num_blocks: int = 2) -> None:
-        super().__init__()
-        self.coords_in = nn.Conv2d(channels + 2, channels, 1)
-        self.blocks = nn.ModuleList(FiLMBlock(channels, question_dim) for _ in range(num_blocks))
-        self.mlp = mlp(channels + question_dim, hidden_dim, NUM_ANSWERS)
-
-    def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
-        maps = features["maps"]
-        b, _, h, w = maps.shape
-        grid = coordinate_grid(h, w, maps.device).T.reshape(1, 2, h, w).expand(b, -1, -1, -1)
-        x = self.coords_in(torch.cat([maps, grid], dim=1))
-        for block in self.blocks:
-            x = block(x, question)
-        return {"answer": self.mlp(torch.cat([x.amax(dim=(2, 3)), question], dim=1))}
-
-
-class ObjectReasoner(nn.Module):
-    """``RelationalReasoner`` on the objects of ``SlotImageEncoder``.
-
-    Only the outputs named in ``outputs`` come out (``"answer"``, ``"named_object"``,
-    ``"related_object"``), so no auxiliary loss reaches a hop whose scores are left out.
-    """
-
-    def __init__(self, object_dim: int = 64, question_dim: int = QUESTION_DIM, hidden_dim: int = 64,
-                 outputs: Sequence[str] = RELATIONAL_OUTPUTS["relational"]) -> None:
-        super().__init__()
-        known = RELATIONAL_OUTPUTS["relational"]
-        if "answer" not in outputs or not set(outputs) <= set(known):
-            raise ValueError(f"ObjectReasoner: outputs must include 'answer' and come from {known}, got {outputs}")
-        self.reasoner = RelationalReasoner(object_dim, question_dim, NUM_ANSWERS, hidden_dim)
-        self.outputs = tuple(outputs)
-
-    def forward(self, features: dict[str, Tensor], question: Tensor) -> dict[str, Tensor]:
-        outputs = self.reasoner(features["objects"], features["positions"], question)
-        return {key: outputs[key] for key in self.outputs}
-
-
-class ConvImageEncoder(nn.Module):
-    """Images -> ``{"maps": (B, C, s, s), "regions": (B, s * s, C + 2)}`` (cells with their x, y)."""
-
-    def __init__(self, num_layers: int, channels: int = 24) -> None:
-        super().__init__()
-        self.stem = conv_stem(num_layers, channels)
-
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
-        maps = self.stem(images)
-        b, c, h, w = maps.shape
-        grid = coordinate_grid(h, w, maps.device).expand(b, -1, -1)
-        return {"maps": maps, "regions": torch.cat([maps.flatten(2).transpose(1, 2), grid], dim=-1)}
-
-
-class SlotImageEncoder(nn.Module):
-    """Images -> ``{"objects": (B, K, object_dim), "positions": (B, K, 2), "object_shape": (B, K, 2)}``.
-
-    ``ObjectSlots`` finds K = ``num_slots`` objects and summarizes each; an MLP (shared by
-    the objects) turns each summary into an object vector, and a linear head reads each
-    object's shape (square or circle logits) from its vector, for an auxiliary loss.
-    """
-
-    def __init__(self, num_slots: int = NUM_COLORS, object_dim: int = 64) -> None:
-        super().__init__()
-        self.slots = ObjectSlots(num_slots=num_slots)
-        self.embed = nn.Sequential(nn.Linear(SLOT_SUMMARY_DIM, object_dim), nn.ReLU(), nn.Linear(object_dim, object_dim))
-        self.shape_head = nn.Linear(object_dim, len(soc.SHAPES))
-
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
-        slots = self.slots(images)
-        objects = self.embed(slots["objects"])
-        return {"objects": objects, "positions": slots["positions"], "object_shape": self.shape_head(objects)}
-
-
-class VQAModel(nn.Module):
-    """Image encoder + question encoder + reasoner; each image is encoded once for all its questions.
-
-    Input ``{"image": (B, 3, S, S) uint8 or float in [0, 1], "question": (B, Q, L) token ids}``.
-    The reasoner takes the image encoder's features named by ``image_keys``, each repeated for
-    the image's Q questions, and the question vectors (B * Q, question_dim); it returns a dict
-    with ``"answer"`` logits (B * Q, num_answers) and possibly more heads.
-
-    Output: ``{"answer": (B, Q, num_answers)}``, plus every other head of the reasoner as
-    (B, Q, ...), the image features named by ``image_outputs`` as they are (e.g. the object
-    positions, (B, K, 2)), and with ``parse_question`` the question's colour and kind
-    predicted from its vector: ``"question_parse"`` (B, Q, num_colors + num_subtypes).
-    """
-
-    def __init__(self, image_encoder: nn.Module, question_encoder: QuestionEncoder, reasoner: nn.Module,
-                 image_keys: Sequence[str], image_outputs: Sequence[str] = (), parse_question: bool = False) -> None:
-        super().__init__()
-        self.image_encoder, self.question_encoder, self.reasoner = image_encoder, question_encoder, reasoner
-        self.image_keys, self.image_outputs = tuple(image_keys), tuple(image_outputs)
-        self.question_parser = (nn.Linear(question_encoder.out_dim, NUM_COLORS + len(soc.SUBTYPES))
-                                if parse_question else None)
-
-    def forward(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        for key in ("image", "question"):
-            if key not in inputs:
-                raise ValueError(f"VQAModel: missing modality {key!r}; got {list(inputs)}")
-        image, question = inputs["image"], inputs["question"]
-        check_shape(image, "VQAModel: inputs['image']", ("B", 3, "H", "W"))
-        check_shape(question, "VQAModel: inputs['question']", (image.shape[0], "Q", "L"))
-        if image.dtype == torch.uint8:
-            image = image.float() / 255
-        b, q, _ = question.shape
-        features = self.image_encoder(image)
-        repeated = {key: features[key].repeat_interleave(q, dim=0) for key in self.image_keys}
-        vectors = self.question_encoder(question.flatten(0, 1))
-        outputs = {key: value.view(b, q, *value.shape[1:]) for key, value in self.reasoner(repeated, vectors).items()}
-        outputs.update({key: features[key] for key in self.image_outputs})
-        if self.question_parser is not None:
-            outputs["question_parse"] = self.question_parser(vectors).view(b, q, -1)
-        return outputs
-
-
 def build_model(method: str, vocab_size: int, question_encoder: str = "mean") -> VQAModel:
     """The model of one method (a key of ``METHODS``) for a vocabulary of ``vocab_size`` tokens.
 
@@ -362,16 +162,17 @@ def build_model(method: str, vocab_size: int, question_encoder: str = "mean") ->
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     question_encoder = QuestionEncoder(vocab_size, kind=question_encoder)
     if method == "cnn_mlp":
-        return VQAModel(ConvImageEncoder(4), question_encoder, CNNMLPReasoner(24 * 5 * 5), ["maps"])
+        return VQAModel(ConvImageEncoder(4), question_encoder, CNNMLPReasoner(24 * 5 * 5, NUM_ANSWERS), ["maps"])
     if method == "attention":
-        return VQAModel(ConvImageEncoder(3), question_encoder, AttentionReasoner(24), ["regions"])
+        return VQAModel(ConvImageEncoder(3), question_encoder, AttentionReasoner(24, NUM_ANSWERS), ["regions"])
     if method == "film":
-        return VQAModel(ConvImageEncoder(3), question_encoder, FiLMReasoner(24), ["maps"])
+        return VQAModel(ConvImageEncoder(3), question_encoder, FiLMReasoner(24, NUM_ANSWERS), ["maps"])
     outputs = RELATIONAL_OUTPUTS[method]
     multitask = "named_object" in outputs
-    return VQAModel(SlotImageEncoder(), question_encoder, ObjectReasoner(outputs=outputs),
-                    ["objects", "positions"],
-                    image_outputs=["positions", "object_shape"] if multitask else [], parse_question=multitask)
+    return VQAModel(SlotImageEncoder(NUM_COLORS, num_shapes=len(soc.SHAPES)), question_encoder,
+                    ObjectReasoner(NUM_ANSWERS, outputs=outputs), ["objects", "positions"],
+                    image_outputs=["positions", "object_shape"] if multitask else [],
+                    parse_classes=NUM_COLORS + len(soc.SUBTYPES) if multitask else 0)
 
 
 # ----------------------------------------------------------------------------- training
@@ -454,20 +255,8 @@ def split_scores(model: nn.Module, data: VQAData, split: str = "test", device: t
     qtype, subtype = data.splits[split]["qtype"].flatten(), targets["subtype"].flatten()
     report = classification_report(predicted, labels, NUM_ANSWERS)
     scores = {"accuracy": report["accuracy"], "macro_recall": report["macro_recall"], "macro_f1": report["macro_f1"]}
-    for index, name in enumerate(soc.QTYPES):
-        scores[name] = (predicted == labels)[qtype == index].float().mean().item()
-    for index, name in enumerate(soc.SUBTYPES):
-        scores[name] = (predicted == labels)[subtype == index].float().mean().item()
-    return scores
-
-
-@dataclass
-class MethodResult:
-    """A trained method: the model (best validation epoch), its ``fit`` history and its table ``row``."""
-
-    model: VQAModel
-    fit: FitResult
-    row: dict
+    correct = predicted == labels
+    return {**scores, **group_accuracy(correct, qtype, soc.QTYPES), **group_accuracy(correct, subtype, soc.SUBTYPES)}
 
 
 def train_method(method: str, data: VQAData, seed: int = 0, *, epochs: int | None = None, lr: float | None = None,
@@ -486,8 +275,8 @@ def train_method(method: str, data: VQAData, seed: int = 0, *, epochs: int | Non
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     device = device or config.get_device()
-    epochs = epochs or EPOCHS[method]
-    lr = lr or LEARNING_RATES[method]
+    epochs = EPOCHS[method] if epochs is None else epochs
+    lr = LEARNING_RATES[method] if lr is None else lr
     config.seed_everything(seed)
     model = build_model(method, len(data.vocab))
     if pretrained is not None:
@@ -531,39 +320,6 @@ def autoencoder_targets(data: VQAData) -> None:
         tensors["words"] = words
 
 
-class VQAAutoencoder(nn.Module):
-    """A multimodal autoencoder: (image, question) -> one joint code -> both inputs again.
-
-    The encoders are those of ``cnn_mlp`` (the paper's CNN and the mean-embedding question
-    encoder); an MLP squeezes both into a joint code of ``code_dim`` numbers; two decoders
-    rebuild a 25x25 version of the image and the set of words of the question from that code
-    alone. No answers are used. Input as ``VQAModel``; output ``{"code": (B, Q, code_dim),
-    "small_image": (B, Q, 3, 25, 25) in [0, 1], "words": (B, Q, V) logits}``.
-    """
-
-    def __init__(self, vocab_size: int, code_dim: int = 32) -> None:
-        super().__init__()
-        self.image_encoder = ConvImageEncoder(4)
-        self.question_encoder = QuestionEncoder(vocab_size)
-        self.encode = mlp(24 * 5 * 5 + QUESTION_DIM, 256, code_dim)
-        size = AUTOENCODER_IMAGE_SIZE
-        self.decode_image = nn.Sequential(nn.Linear(code_dim, 256), nn.ReLU(), nn.Linear(256, 3 * size * size),
-                                          nn.Sigmoid(), nn.Unflatten(-1, (3, size, size)))
-        self.decode_words = nn.Linear(code_dim, vocab_size)
-
-    def forward(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        image, question = inputs["image"], inputs["question"]
-        check_shape(question, "VQAAutoencoder: inputs['question']", (image.shape[0], "Q", "L"))
-        if image.dtype == torch.uint8:
-            image = image.float() / 255
-        b, q, _ = question.shape
-        maps = self.image_encoder(image)["maps"].flatten(1).repeat_interleave(q, dim=0)
-        code = self.encode(torch.cat([maps, self.question_encoder(question.flatten(0, 1))], dim=1))
-        size = AUTOENCODER_IMAGE_SIZE
-        return {"code": code.view(b, q, -1), "small_image": self.decode_image(code).view(b, q, 3, size, size),
-                "words": self.decode_words(code).view(b, q, -1)}
-
-
 def autoencoder_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
     """Squared error of the rebuilt image (times 10) plus binary cross-entropy of the question's words."""
     image_error = (outputs["small_image"] - targets["small_image"][:, None]).square().mean()
@@ -578,7 +334,7 @@ def train_autoencoder(data: VQAData, seed: int = 0, *, epochs: int = 4, lr: floa
     device = device or config.get_device()
     config.seed_everything(seed)
     autoencoder_targets(data)
-    model = VQAAutoencoder(len(data.vocab))
+    model = VQAAutoencoder(len(data.vocab), image_size=AUTOENCODER_IMAGE_SIZE)
     keys = ("image", "question", "small_image", "words")
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     result = fit(model, data.loader("train", shuffle=True, seed=seed, keys=keys),

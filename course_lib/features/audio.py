@@ -3,6 +3,9 @@
 ``stft`` is written out step by step (``frames`` pads and cuts the waveform into
 overlapping frames, then a window and an FFT) to show what a spectrogram is; it matches
 ``torch.stft``. The mel features are thin wrappers around ``torchaudio.transforms``.
+``NormalizedLogMel`` is the audio front end of the fusion models (notebooks 03, 09, 10):
+log-mel with each band's mean over time removed, scaled by a spread fitted on training
+clips; ``chunked`` runs any front end over many clips, a few hundred at a time.
 The defaults suit 16 kHz speech: 25 ms windows (``n_fft=400``) every 10 ms
 (``hop_length=160``); at 8 kHz the same durations are ``n_fft=200``, ``hop_length=80``.
 
@@ -11,6 +14,9 @@ channel dimensions, ``n`` samples) and keeps those leading dimensions.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchaudio
@@ -183,3 +189,50 @@ def mfcc(
         melkwargs={"n_fft": n_fft, "hop_length": hop_length, "n_mels": n_mels},
     ).to(device=waveform.device, dtype=waveform.dtype)
     return _per_waveform(waveform, transform)
+
+
+class NormalizedLogMel(torch.nn.Module):
+    """Waveforms (B, n_samples) -> mean-normalized log-mel spectrograms (B, n_mels, T).
+
+    Each clip's log-mel (in dB, :class:`LogMelSpectrogram`) has the mean over time of every
+    mel band removed (cepstral mean normalization): a constant gain, or a fixed filter on
+    the channel, multiplies every band's power by a constant, which in dB is a constant
+    offset per band, so this takes it out. The result is divided by one standard deviation
+    measured on the training clips (:meth:`fit`), so every split is scaled the same way.
+    With ``whole_hops=True`` only the ``n_samples // hop_length`` frames that start inside
+    the clip are kept (T steps of exactly ``hop_length`` samples, which lines the audio up
+    with a video's frames).
+    """
+
+    def __init__(self, n_mels: int = 32, hop_length: int = 320, sample_rate: int = 16000,
+                 n_fft: int = 400, whole_hops: bool = False) -> None:
+        super().__init__()
+        self.n_mels, self.hop_length, self.whole_hops = n_mels, hop_length, whole_hops
+        self.log_mel = LogMelSpectrogram(sample_rate, n_fft, hop_length, n_mels)
+        self.register_buffer("std", torch.tensor(1.0))
+
+    def centred(self, waveforms: Tensor) -> Tensor:
+        """(B, n_samples) -> log-mel minus each band's mean over time (B, n_mels, T), in dB."""
+        spectrograms = self.log_mel(waveforms)
+        if self.whole_hops:
+            spectrograms = spectrograms[..., : waveforms.shape[-1] // self.hop_length]
+        return spectrograms - spectrograms.mean(dim=-1, keepdim=True)
+
+    @torch.no_grad()
+    def fit(self, pcm: np.ndarray | Tensor) -> NormalizedLogMel:
+        """Set ``std`` from the training clips (N, n_samples), int16 PCM or float; returns self."""
+        self.std.copy_(chunked(self.centred, pcm).std())
+        return self
+
+    def forward(self, waveforms: Tensor) -> Tensor:
+        """(B, n_samples) -> (B, n_mels, T)."""
+        return self.centred(waveforms) / self.std
+
+
+@torch.no_grad()
+def chunked(frontend: Callable[[Tensor], Tensor], pcm: np.ndarray | Tensor, chunk: int = 500) -> Tensor:
+    """int16 PCM clips (N, n_samples) or float waveforms in [-1, 1] -> ``frontend`` outputs, ``chunk`` clips at a time."""
+    waveforms = torch.as_tensor(pcm)
+    if not waveforms.is_floating_point():
+        waveforms = waveforms.float() / 32768.0
+    return torch.cat([frontend(waveforms[i : i + chunk]) for i in range(0, len(waveforms), chunk)])

@@ -1,56 +1,80 @@
-"""Models of the course: per-modality encoders, fusion modules and the model that joins them.
+"""Models of the course: per-modality encoders, fusion modules and the models that join them.
 
     from course_lib.models import ImageEncoder, AudioEncoder, make_fusion, MultimodalModel
-"""
-from course_lib.models.attention import CrossModalAttention
-from course_lib.models.encoders import AudioEncoder, ImageEncoder, LogMelSpectrogram, MLPEncoder
-from course_lib.models.fusion import FUSION_METHODS, make_fusion
-from course_lib.models.film import FiLM, FiLMBlock
-from course_lib.models.fusion_base import Fusion
-from course_lib.models.fusion_basic import ConcatFusion, GatedFusion, LateFusion
-from course_lib.models.modality_dropout import ModalityDropout, ModalityDropoutModel
-from course_lib.models.multimodal import (
-    MultimodalModel,
-    count_parameters,
-    make_head,
-    unimodal_model,
-)
-from course_lib.models.tcn import TCN, receptive_field
-from course_lib.models.temporal_fusion import AlignedConcatFusion, LateTemporalFusion, TemporalAttentionFusion
-from course_lib.models.tensor_fusion import LowRankFusion, TensorFusion
-from course_lib.models.text_encoders import CBOW, MeanEmbedding
-from course_lib.models.video import FrameClassifier, FrameEncoder, R2Plus1dClassifier
 
-__all__ = [
-    "CBOW",
-    "FUSION_METHODS",
-    "TCN",
-    "AlignedConcatFusion",
-    "AudioEncoder",
-    "ConcatFusion",
-    "CrossModalAttention",
-    "FiLM",
-    "FiLMBlock",
-    "FrameClassifier",
-    "FrameEncoder",
-    "Fusion",
-    "GatedFusion",
-    "ImageEncoder",
-    "LateFusion",
-    "LateTemporalFusion",
-    "LogMelSpectrogram",
-    "LowRankFusion",
-    "MLPEncoder",
-    "MeanEmbedding",
-    "ModalityDropout",
-    "ModalityDropoutModel",
-    "MultimodalModel",
-    "R2Plus1dClassifier",
-    "TemporalAttentionFusion",
-    "TensorFusion",
-    "count_parameters",
-    "make_fusion",
-    "make_head",
-    "receptive_field",
-    "unimodal_model",
-]
+One file per family (see ``course_lib/README.md`` for the map). The names below are loaded
+on first use, so ``import course_lib.models.tcn`` (or any one file) imports only what that
+file needs, not torchvision.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> the module (under ``course_lib.models``) that defines it.
+_HOMES: dict[str, str] = {
+    "AlignedConcatFusion": "temporal_fusion",
+    "AttentionReasoner": "vqa_reasoners",
+    "AudioEncoder": "encoders",
+    "CBOW": "text_encoders",
+    "CNNMLPReasoner": "vqa_reasoners",
+    "ConcatFusion": "fusion_basic",
+    "ConvImageEncoder": "vqa_encoders",
+    "CrossModalAttention": "attention",
+    "FUSION_METHODS": "fusion",
+    "FiLM": "film",
+    "FiLMBlock": "film",
+    "FiLMReasoner": "vqa_reasoners",
+    "FrameClassifier": "video",
+    "FrameEncoder": "video",
+    "Fusion": "fusion_base",
+    "GatedFusion": "fusion_basic",
+    "GlimpseFrameEncoder": "glimpse",
+    "ImageEncoder": "encoders",
+    "LateFusion": "fusion_basic",
+    "LateTemporalFusion": "temporal_fusion",
+    "LogMelSpectrogram": "encoders",
+    "LowRankFusion": "tensor_fusion",
+    "MLPEncoder": "encoders",
+    "MeanEmbedding": "text_encoders",
+    "ModalityDropout": "modality_dropout",
+    "ModalityDropoutModel": "modality_dropout",
+    "MultimodalAutoencoder": "autoencoders",
+    "MultimodalModel": "multimodal",
+    "ObjectReasoner": "vqa_reasoners",
+    "ObjectSlots": "relational",
+    "QuestionEncoder": "vqa_encoders",
+    "R2Plus1dClassifier": "video",
+    "RelationModule": "relational",
+    "RelationalReasoner": "relational",
+    "SequenceEncoder": "temporal_models",
+    "SlotImageEncoder": "vqa_encoders",
+    "SynchronyModel": "temporal_models",
+    "TCN": "tcn",
+    "TemporalAttentionFusion": "temporal_fusion",
+    "TemporalFusionModel": "temporal_models",
+    "TensorFusion": "tensor_fusion",
+    "VQAAutoencoder": "autoencoders",
+    "VQAModel": "vqa",
+    "count_parameters": "multimodal",
+    "drop_modalities": "modality_dropout",
+    "make_fusion": "fusion",
+    "make_head": "multimodal",
+    "mlp": "blocks",
+    "receptive_field": "tcn",
+    "unimodal_model": "multimodal",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'course_lib.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"course_lib.models.{_HOMES[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

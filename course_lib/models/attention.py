@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from course_lib.models.checks import check_shape
+from course_lib.models.checks import can_read_values, check_shape
 
 
 class CrossModalAttention(nn.Module):
@@ -66,7 +66,8 @@ class CrossModalAttention(nn.Module):
             query: (B, query_dim).
             regions: (B, R, region_dim).
             mask: optional (B, R) bool, True for a real region; masked regions get weight 0.
-                Every row needs at least one real region.
+                Every row needs at least one real region (checked in eager mode only, see
+                :func:`course_lib.models.checks.can_read_values`).
             bias: optional (B, R) or (B, num_heads, R) added to the scores before the softmax.
 
         Returns:
@@ -90,7 +91,7 @@ class CrossModalAttention(nn.Module):
             check_shape(mask, "CrossModalAttention: mask", (b, r))
             if mask.dtype != torch.bool:
                 raise TypeError(f"CrossModalAttention: mask must be a bool tensor, got {mask.dtype}")
-            if not mask.any(dim=1).all():
+            if can_read_values() and not mask.any(dim=1).all():
                 raise ValueError("CrossModalAttention: every row of mask needs at least one True region")
             scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
         weights = scores.softmax(dim=-1)  # (B, heads, R)

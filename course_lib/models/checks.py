@@ -7,9 +7,11 @@ the expected shape and the actual shape, e.g.::
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 
 def format_shape(shape: Sequence[int | str]) -> str:
@@ -86,3 +88,34 @@ def check_features(
         tensors.append(x)
     return tensors
 
+
+
+def require_weights(fusion: nn.Module, owner: str) -> None:
+    """Raise a clear error unless ``fusion.forward`` takes ``return_weights`` (it has weights to show)."""
+    if "return_weights" not in inspect.signature(fusion.forward).parameters:
+        raise TypeError(f"{owner}: the fusion module {type(fusion).__name__} has no weights to return; "
+                        "this needs one that takes return_weights (GatedFusion, TemporalAttentionFusion)")
+
+
+def select_modalities(inputs: Mapping[str, Tensor], modalities: Sequence[str], owner: str) -> dict[str, Tensor]:
+    """``{m: inputs[m] for m in modalities}``, or a clear error: not a dict, or a modality missing.
+
+    Other keys of ``inputs`` (labels, masks) are left out.
+    """
+    if not isinstance(inputs, Mapping):
+        raise TypeError(f"{owner} expects a dict {{modality: tensor}}, got {type(inputs).__name__}")
+    missing = [m for m in modalities if m not in inputs]
+    if missing:
+        raise ValueError(f"{owner}: missing modality {missing[0]!r}; it needs {list(modalities)}, "
+                         f"the inputs have {list(inputs)}")
+    return {m: inputs[m] for m in modalities}
+
+
+def can_read_values() -> bool:
+    """Whether a check may read tensor values on the host: True in eager mode.
+
+    False while ``torch.compile``, ``torch.export`` or ``torch.jit.trace`` records a forward
+    pass, where ``if mask.all():`` would break the graph or fail the export. Value checks
+    run only when this is True; shape checks always run.
+    """
+    return not (torch.compiler.is_compiling() or torch.jit.is_tracing())

@@ -15,18 +15,8 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from course_lib.features.audio import LogMelSpectrogram
+from course_lib.models.blocks import conv_block
 from course_lib.models.checks import check_shape
-
-
-def conv_block(in_channels: int, out_channels: int, pool: bool = True) -> nn.Sequential:
-    """3x3 convolution, batch norm, ReLU, 2x2 max pooling: (B, C_in, H, W) -> (B, C_out, H/2, W/2).
-
-    The convolution has no bias: the batch norm that follows would cancel it. With
-    ``pool=False`` the block keeps H and W.
-    """
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-              nn.BatchNorm2d(out_channels), nn.ReLU()]
-    return nn.Sequential(*layers, nn.MaxPool2d(2)) if pool else nn.Sequential(*layers)
 
 
 class ConvEncoder2d(nn.Module):
@@ -48,6 +38,16 @@ class ConvEncoder2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(B, in_channels, H, W) -> (B, out_dim)."""
         return self.proj(self.pool(self.blocks(x)).flatten(1))
+
+    def feature_maps(self, x: Tensor) -> list[Tensor]:
+        """(B, in_channels, H, W) -> every block's maps after its ReLU, before its pooling:
+        ``[(B, channels[0], H, W), (B, channels[1], H/2, W/2), ...]``."""
+        maps = []
+        for block in self.blocks:
+            x = block[:3](x)  # convolution, batch norm, ReLU
+            maps.append(x)
+            x = block[3:](x)  # max pooling
+        return maps
 
 
 class ImageEncoder(nn.Module):
@@ -80,6 +80,15 @@ class ImageEncoder(nn.Module):
                 f"got shape {tuple(x.shape)}"
             )
         return self.cnn(x)
+
+    def feature_maps(self, x: Tensor) -> list[Tensor]:
+        """(B, in_channels, H, W) -> the maps of every conv block, for pictures (see ``ConvEncoder2d.feature_maps``)."""
+        check_shape(x, f"ImageEncoder: {self.modality}", ("B", self.in_channels, "H", "W"))
+        return self.cnn.feature_maps(x)
+
+    def filters(self) -> Tensor:
+        """The first convolution's weights, detached: (channels[0], in_channels, 3, 3)."""
+        return self.cnn.blocks[0][0].weight.detach()
 
 
 class AudioEncoder(nn.Module):

@@ -101,10 +101,10 @@ class GatedFusion(Fusion):
 
     Each modality is projected to ``out_dim``; a small gate network reads all the
     embeddings and outputs softmax weights over the M modalities; the output is the
-    weighted sum of the projections (B, out_dim). The weights of the last forward
-    pass are kept, detached, in ``last_weights`` (B, M), columns in the order of
-    ``modalities``, for plots. A multi-modality form of the gated multimodal unit
-    (Arevalo et al., 2017).
+    weighted sum of the projections (B, out_dim). ``fusion(features, return_weights=True)``
+    also returns the gate's weights (B, M), columns in the order of ``modalities``, for
+    plots. One softmax weight per modality: the gated multimodal unit of Arevalo et al.
+    (2017) instead gates every dimension with a sigmoid over tanh projections.
     """
 
     def __init__(self, dims: Mapping[str, int], out_dim: int, hidden: int = 64) -> None:
@@ -116,14 +116,14 @@ class GatedFusion(Fusion):
             nn.ReLU(),
             nn.Linear(hidden, len(self.modalities)),
         )
-        self.last_weights: Tensor | None = None
 
-    def forward(self, features: Mapping[str, Tensor]) -> Tensor:
-        """{modality: (B, D_m)} -> (B, out_dim)."""
+    def forward(self, features: Mapping[str, Tensor],
+                return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """{modality: (B, D_m)} -> (B, out_dim), and the gate's weights (B, M) with ``return_weights``."""
         zs = self.check(features)
         weights = torch.softmax(self.gate(torch.cat(zs, dim=1)), dim=1)  # (B, M)
         projected = torch.stack(
             [self.projections[m](z) for m, z in zip(self.modalities, zs)], dim=1
         )  # (B, M, out_dim)
-        self.last_weights = weights.detach()
-        return (weights.unsqueeze(-1) * projected).sum(dim=1)
+        fused = (weights.unsqueeze(-1) * projected).sum(dim=1)
+        return (fused, weights) if return_weights else fused

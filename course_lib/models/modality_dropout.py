@@ -114,3 +114,21 @@ class ModalityDropoutModel(nn.Module):
         }
         absent = [m for m in self.modalities if m not in encoded]
         return self.model.head(self.model.fusion(self.dropout(embeddings, absent)))
+
+
+def drop_modalities(inputs: Mapping[str, Tensor], probability: float) -> dict[str, Tensor]:
+    """Modality dropout on the raw inputs: each sample loses, with ``probability``, one randomly chosen modality.
+
+    ``{m: (B, ...)}`` -> the same shapes, the dropped modality's input set to zero (as a
+    modality ablation does at test time). Unlike :class:`ModalityDropout`, which drops (B, D)
+    embeddings and rescales the rest, this needs no change to the model's encoders.
+    """
+    modalities = list(inputs)
+    batch = inputs[modalities[0]].shape[0]
+    dropped = torch.rand(batch) < probability
+    which = torch.randint(len(modalities), (batch,))
+    out = {}
+    for i, m in enumerate(modalities):
+        keep = ~(dropped & (which == i))
+        out[m] = inputs[m] * keep.view((batch,) + (1,) * (inputs[m].dim() - 1)).to(inputs[m].device, inputs[m].dtype)
+    return out

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
+from course_lib.models.checks import require_weights, select_modalities
 from course_lib.models.fusion_basic import ConcatFusion
 
 
@@ -58,21 +59,22 @@ class MultimodalModel(nn.Module):
 
     def encode(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """{modality: input} -> {modality: embedding (B, D_m)} for each encoder's modality."""
-        if not isinstance(inputs, Mapping):
-            raise TypeError(
-                f"MultimodalModel expects a dict {{modality: tensor}}, got {type(inputs).__name__}"
-            )
-        missing = [m for m in self.modalities if m not in inputs]
-        if missing:
-            raise ValueError(
-                f"MultimodalModel: missing modality {missing[0]!r}; "
-                f"the model needs {list(self.modalities)}, the inputs have {list(inputs)}"
-            )
-        return {m: self.encoders[m](inputs[m]) for m in self.modalities}
+        selected = select_modalities(inputs, self.modalities, "MultimodalModel")
+        return {m: self.encoders[m](x) for m, x in selected.items()}
 
-    def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
-        """{modality: input, ...} -> logits (B, num_classes)."""
-        return self.head(self.fusion(self.encode(inputs)))
+    def forward(self, inputs: Mapping[str, Tensor],
+                return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """{modality: input, ...} -> logits (B, num_classes).
+
+        With ``return_weights=True`` also returns the fusion module's weights, e.g. the
+        gate of ``GatedFusion`` (B, M), for a fusion module that has them (it takes
+        ``return_weights`` too); other fusion modules raise a ``TypeError``.
+        """
+        if not return_weights:
+            return self.head(self.fusion(self.encode(inputs)))
+        require_weights(self.fusion, "MultimodalModel")
+        fused, weights = self.fusion(self.encode(inputs), return_weights=True)
+        return self.head(fused), weights
 
 
 def make_head(

@@ -106,9 +106,9 @@ class RelationalReasoner(nn.Module):
     Input ``objects`` (B, K, object_dim), ``positions`` (B, K, 2), ``question`` (B, question_dim).
     Output ``{"answer": (B, num_answers) logits, "named_object": (B, K) hop-1 scores,
     "related_object": (B, 2, K) hop-2 scores of the near and far heads, bias included}``: the
-    two score outputs let auxiliary losses teach each hop which object to pick.
-    After a call, ``last_weights`` holds hop 1's weights (B, K) and hop 2's (B, 2, K), near and
-    far heads, for pictures.
+    two score outputs let auxiliary losses teach each hop which object to pick. With
+    ``return_attention=True`` it also holds hop 1's weights ``"hop1_weights"`` (B, K) and hop 2's
+    ``"hop2_weights"`` (B, 2, K), near and far heads, for pictures.
     """
 
     def __init__(self, object_dim: int, question_dim: int, num_answers: int, hidden_dim: int = 64,
@@ -121,9 +121,9 @@ class RelationalReasoner(nn.Module):
         self.relations = RelationModule(object_dim, question_dim, hidden_dim)
         self.head = nn.Sequential(nn.Linear(question_dim + 3 * hidden_dim + 2, 2 * hidden_dim), nn.ReLU(),
                                   nn.Linear(2 * hidden_dim, num_answers))
-        self.last_weights: tuple[Tensor, Tensor] | None = None
 
-    def forward(self, objects: Tensor, positions: Tensor, question: Tensor) -> dict[str, Tensor]:
+    def forward(self, objects: Tensor, positions: Tensor, question: Tensor,
+                return_attention: bool = False) -> dict[str, Tensor]:
         check_shape(objects, "RelationalReasoner: objects", ("B", "K", self.object_dim))
         b, k, _ = objects.shape
         check_shape(positions, "RelationalReasoner: positions", (b, k, 2))
@@ -139,7 +139,9 @@ class RelationalReasoner(nn.Module):
         anchor = (a1[..., None] * objects).sum(dim=1)
         relations = self.relations(anchor, objects, question)
         scores2 = self.hop2.scores(question, objects) + bias  # (B, 2, K), before hop 1's object is masked out
-        weights2 = scores2.masked_fill(~others[:, None], float("-inf")).softmax(-1)
-        self.last_weights = (a1.detach(), weights2.detach())
         answer = self.head(torch.cat([question, o1, p1, o2, relations], dim=-1))
-        return {"answer": answer, "named_object": scores1, "related_object": scores2}
+        outputs = {"answer": answer, "named_object": scores1, "related_object": scores2}
+        if return_attention:
+            outputs["hop1_weights"] = a1
+            outputs["hop2_weights"] = scores2.masked_fill(~others[:, None], float("-inf")).softmax(-1)
+        return outputs

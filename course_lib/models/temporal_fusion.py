@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from course_lib.models.checks import check_dims, format_shape
+from course_lib.models.checks import can_read_values, check_dims, format_shape
 
 Masks = Mapping[str, Tensor] | None
 
@@ -160,10 +160,11 @@ class TemporalAttentionFusion(nn.Module):
         With ``return_weights=True`` also returns ``{modality: (B, num_queries, T_m)}``
         attention weights (squeezed to ``(B, T_m)`` for one query); for each clip and
         query they sum to one over all the modalities' steps together. Masked steps get
-        weight zero; a clip must keep at least one valid step.
+        weight zero; a clip must keep at least one valid step (checked in eager mode only,
+        see :func:`can_read_values`).
         """
         values, valid, lengths = self.steps(sequences, masks)  # (B, S, dim), (B, S)
-        if not valid.any(dim=1).all():
+        if can_read_values() and not valid.any(dim=1).all():
             raise ValueError("TemporalAttentionFusion: every clip needs at least one valid step, "
                              "but a clip's masks are all False")
         scores = torch.einsum("qd,bsd->bqs", self.queries, self.keys(values)) / math.sqrt(self.dim)

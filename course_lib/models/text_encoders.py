@@ -22,16 +22,19 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from course_lib.models.checks import check_shape
+from course_lib.models.checks import can_read_values, check_shape
 from course_lib.models.temporal_fusion import masked_mean
 
 
 def _check_ids(ids: Tensor, vocab_size: int, owner: str) -> None:
-    """Raise unless ``ids`` is an integer (B, L) tensor of ids in ``[0, vocab_size)``."""
+    """Raise unless ``ids`` is an integer (B, L) tensor of ids in ``[0, vocab_size)``.
+
+    The range is checked in eager mode only (see :func:`~course_lib.models.checks.can_read_values`).
+    """
     check_shape(ids, f"{owner}: text ids", ("B", "L"))
     if ids.dtype.is_floating_point or ids.dtype == torch.bool:
         raise TypeError(f"{owner}: text ids must be an integer tensor, got {ids.dtype}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+    if can_read_values() and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
         raise ValueError(
             f"{owner}: text ids must lie in [0, {vocab_size}) (the vocabulary size), "
             f"got values from {int(ids.min())} to {int(ids.max())}"

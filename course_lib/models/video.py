@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor, nn
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, Conv3DSimple
 
-from course_lib.models.checks import check_shape
-from course_lib.models.encoders import conv_block
+from course_lib.models.checks import check_shape, select_modalities
+from course_lib.models.blocks import conv_block
 
 TEMPORAL_HEADS: tuple[str, ...] = ("mean", "max", "conv")
 CONVOLUTIONS: tuple[str, ...] = ("2+1d", "3d")
@@ -147,7 +147,8 @@ class FrameClassifier(nn.Module):
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
         """{modality: (B, T, C, H, W)} -> logits (B, num_classes)."""
-        return self.head(self.clip_features(_modality(inputs, self.modality, type(self).__name__)))
+        video = select_modalities(inputs, (self.modality,), type(self).__name__)[self.modality]
+        return self.head(self.clip_features(video))
 
 
 class R2Plus1dClassifier(nn.Module):
@@ -218,13 +219,6 @@ class R2Plus1dClassifier(nn.Module):
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
         """{modality: (B, T, C, H, W)} -> logits (B, num_classes)."""
-        return self.head(self.clip_features(_modality(inputs, self.modality, type(self).__name__)))
+        video = select_modalities(inputs, (self.modality,), type(self).__name__)[self.modality]
+        return self.head(self.clip_features(video))
 
-
-def _modality(inputs: Mapping[str, Tensor], modality: str, owner: str) -> Tensor:
-    """``inputs[modality]``, or an error that names what is there."""
-    if not isinstance(inputs, Mapping):
-        raise TypeError(f"{owner} expects a dict {{{modality!r}: tensor}}, got {type(inputs).__name__}")
-    if modality not in inputs:
-        raise ValueError(f"{owner}: missing modality {modality!r}; the inputs have {list(inputs)}")
-    return inputs[modality]
