@@ -125,12 +125,24 @@ def needed(file: str) -> set[str]:
     return seen
 
 
-def guide_copy_table() -> dict[str, set[str]]:
-    """The guide's "Copying one file" table: file -> the files it says to copy too."""
+def third_party_imports(file: str) -> set[str]:
+    """The top-level third-party packages that ``file`` and the course_lib files it needs import."""
+    found = set()
+    for path in [LIBRARY / file, *(LIBRARY / other for other in needed(file))]:
+        for node in ast.walk(tree(path)):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            found |= {name.split(".")[0] for name in names}
+    return {name for name in found if name not in sys.stdlib_module_names | {"__future__", "course_lib"}}
+
+
+def guide_copy_table() -> dict[str, tuple[set[str], set[str]]]:
+    """The guide's "Copying one file" table: file -> (the files it says to copy too, its third-party packages)."""
     section = GUIDE.read_text().split("## Copying one file", 1)[1]
     table = {}
-    for file, also in re.findall(r"^\| `([\w/]+\.py)` \| (.+?) \|$", section, flags=re.M):
-        table[file] = set(re.findall(r"`([\w/]+\.py)`", also))
+    for file, also, packages in re.findall(r"^\| `([\w/]+\.py)` \| (.+?) \| (.+?) \|$", section, flags=re.M):
+        packages = re.sub(r"\([^)]*\)", "", packages)  # "cv2 (opencv-python-headless)" -> "cv2"
+        table[file] = (set(re.findall(r"`([\w/]+\.py)`", also)), {p.strip() for p in packages.split(",")})
     return table
 
 
@@ -139,13 +151,28 @@ def test_the_guide_lists_what_each_file_needs():
     listed_rooms = [p for p in SOURCES if p.parent.name in ("models", "features") and p.stem != "__init__"]
     missing = [str(p.relative_to(LIBRARY)) for p in listed_rooms if str(p.relative_to(LIBRARY)) not in table]
     assert not missing, f"the library guide's copy table lacks {missing}"
-    wrong = {file: (sorted(also), sorted(needed(file))) for file, also in table.items() if also != needed(file)}
+    wrong = {file: (sorted(also), sorted(needed(file))) for file, (also, _) in table.items() if also != needed(file)}
     assert not wrong, f"the guide says (listed, actually needed): {wrong}"
+    wrong = {file: (sorted(packages), sorted(third_party_imports(file)))
+             for file, (_, packages) in table.items() if packages != third_party_imports(file)}
+    assert not wrong, f"the guide's third-party packages (listed, actually imported): {wrong}"
+
+
+def test_every_model_class_is_exported_by_course_lib_models():
+    models = importlib.import_module("course_lib.models")
+    missing = []
+    for path in sorted((LIBRARY / "models").glob("*.py")):
+        module = importlib.import_module(f"course_lib.models.{path.stem}")
+        missing += [f"{path.stem}.{name}" for name, value in vars(module).items()
+                    if inspect.isclass(value) and value.__module__ == module.__name__
+                    and issubclass(value, nn.Module) and not name.startswith("_") and name not in models.__all__]
+    assert not missing, f"add these to course_lib/models/__init__.py: {missing}"
 
 
 def test_every_file_the_guide_names_exists():
     named = set(re.findall(r"`((?:\w+/)?\w+\.py)`", GUIDE.read_text()))
-    missing = sorted(name for name in named if not (LIBRARY / name).is_file() and not any(LIBRARY.rglob(name)))
+    missing = sorted(name for name in named
+                     if not (LIBRARY / name).is_file() and not (ROOT / name).is_file() and not any(LIBRARY.rglob(name)))
     assert not missing, f"the library guide names files that do not exist: {missing}"
 
 
@@ -178,7 +205,7 @@ def test_a_file_copied_as_the_guide_says_runs_without_course_lib(tmp_path, file,
     package = tmp_path / "mypkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    for source in {file, *guide_copy_table()[file]}:
+    for source in {file, *guide_copy_table()[file][0]}:
         text = (LIBRARY / source).read_text()
         text = re.sub(r"from course_lib\.(?:models|features)\.(\w+) import", r"from .\1 import", text)
         (package / Path(source).name).write_text(text)
