@@ -1,20 +1,23 @@
 """Benchmark: the comparison table of notebook 03 (every fusion method on AV-Digits), in full mode.
 
-Each method (image only, audio only, and every fusion method) is trained with the same
-encoders, head, budget and seeds by ``course_lib.experiments.av_digits_fusion``, the code
-the notebook runs, and scored on the test split (voices never heard in training)::
+Each method (image only, audio only; early, intermediate and late fusion) is trained with the same
+encoders, head, budget and seeds by ``course_lib.experiments.av_digits_fusion``, the code the
+notebook runs, and scored on the test split (voices never heard in training). The two late fusions
+of separately trained models combine the image-only and audio-only models of the same seed::
 
-    python benchmarks/fusion_av_digits.py                 # full mode, seeds 0 1 2
+    python benchmarks/fusion_av_digits.py --threads 1     # full mode, seeds 0 1 2 (as benchmarks/run_all.py runs it)
     python benchmarks/fusion_av_digits.py --seeds 0       # one seed
     python benchmarks/fusion_av_digits.py --fast          # a quick check on the small data
     python benchmarks/fusion_av_digits.py --dataset-param audio_snr_db=-3   # other degradation
 
 It writes ``fusion_av_digits.md`` and ``fusion_av_digits.json`` to ``benchmarks/results/``
 (full mode, default dataset) or to ``artifacts/benchmarks/`` (``--fast`` or ``--dataset-param``,
-which generates AV-Digits in memory with changed parameters, leaving the cache alone): per method the median over the
-seeds of test accuracy, macro F1 and training seconds, each seed's values, the parameter
-count, the device and the dataset's degradation parameters. The design's target is met
-when the best fusion method beats the best unimodal model by at least 10 accuracy points.
+which generates AV-Digits in memory with changed parameters, leaving the cache alone): per method
+the mean, standard deviation and median over the seeds of test accuracy, the mean macro F1, each
+seed's values, the median training seconds, the parameter count, the device and the dataset's
+degradation parameters (``accuracy`` and ``macro_f1`` in the JSON are the medians; ``accuracy_mean``
+and ``accuracy_std`` the mean and spread). The design's target is met when the best fusion method
+beats the best unimodal model by at least 10 accuracy points (means over the seeds).
 """
 from __future__ import annotations
 
@@ -64,34 +67,42 @@ def parse_param(text: str) -> tuple[str, object]:
 
 
 def summarize(method: str, runs: list[dict]) -> dict:
-    """One table row from the rows of several seeds: medians plus every seed's values."""
+    """One table row from the rows of several seeds: mean, spread and median plus every seed's values."""
+    accuracies = [r["accuracy"] for r in runs]
+    f1s = [r["macro_f1"] for r in runs]
     return {
         "method": method,
         "name": avf.METHODS[method],
-        "accuracy": statistics.median(r["accuracy"] for r in runs),
-        "macro_f1": statistics.median(r["macro_f1"] for r in runs),
+        "stage": avf.STAGES[method],
+        "accuracy": statistics.median(accuracies),
+        "accuracy_mean": statistics.fmean(accuracies),
+        "accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else 0.0,
+        "macro_f1": statistics.median(f1s),
+        "macro_f1_mean": statistics.fmean(f1s),
         "parameters": runs[0]["parameters"],
         "seconds": statistics.median(r["seconds"] for r in runs),
         "seeds": [r["seed"] for r in runs],
-        "accuracy_per_seed": [r["accuracy"] for r in runs],
-        "macro_f1_per_seed": [r["macro_f1"] for r in runs],
+        "accuracy_per_seed": accuracies,
+        "macro_f1_per_seed": f1s,
         "seconds_per_seed": [r["seconds"] for r in runs],
         "best_epoch_per_seed": [r["best_epoch"] for r in runs],
+        **({"weights_per_seed": [r["weights"] for r in runs]} if "weights" in runs[0] else {}),
     }
 
 
 def margin(rows: list[dict]) -> dict:
-    """Best fusion minus best unimodal median accuracy, in points, and whether the target is met."""
+    """Best fusion minus best unimodal mean accuracy, in points, and whether the target is met."""
     unimodal = [r for r in rows if r["method"] in avf.UNIMODAL]
     fusion = [r for r in rows if r["method"] not in avf.UNIMODAL]
     if not unimodal or not fusion:
         return {}
-    best_unimodal = max(unimodal, key=lambda r: r["accuracy"])
-    best_fusion = max(fusion, key=lambda r: r["accuracy"])
-    points = 100 * (best_fusion["accuracy"] - best_unimodal["accuracy"])
-    return {"best_unimodal": best_unimodal["method"], "best_fusion": best_fusion["method"],
-            "margin_points": round(points, 2), "target_points": TARGET_POINTS,
-            "target_met": points >= TARGET_POINTS}
+    best_unimodal = max(unimodal, key=lambda r: r["accuracy_mean"])
+    best_fusion = max(fusion, key=lambda r: r["accuracy_mean"])
+    points = 100 * (best_fusion["accuracy_mean"] - best_unimodal["accuracy_mean"])
+    return {"statistic": "mean over seeds", "best_unimodal": best_unimodal["method"],
+            "best_fusion": best_fusion["method"], "best_unimodal_accuracy": best_unimodal["accuracy_mean"],
+            "best_fusion_accuracy": best_fusion["accuracy_mean"], "margin_points": round(points, 2),
+            "target_points": TARGET_POINTS, "target_met": points >= TARGET_POINTS}
 
 
 def markdown(report: dict) -> str:
@@ -101,23 +112,35 @@ def markdown(report: dict) -> str:
         "# Fusion methods on AV-Digits",
         "",
         f"Written by `benchmarks/fusion_av_digits.py` on {report['created_utc'][:10]} in {report['mode']} mode: "
-        f"{report['epochs']} epochs of Adam per method, seeds {seeds}, device `{report['device']}` "
+        f"{report['epochs']} epochs of Adam per trained model, seeds {seeds}, device `{report['device']}` "
         f"(torch threads: {report['torch_threads']}). Test split: {report['test_size']} samples spoken by voices "
-        "that never occur in training. Accuracy and macro F1 are medians over the seeds; training seconds "
-        "are the median wall-clock time of `fit` on a shared machine, so they are noisy.",
+        "that never occur in training. Test accuracy: mean ± standard deviation over the seeds, the median, and "
+        "each seed's value; macro F1: mean over the seeds. Stage: where the modalities meet (early: the inputs; "
+        "intermediate: learned embeddings; late: per-modality decisions). The two late fusions of separate models "
+        "combine the image-only and audio-only models of the same seed; their parameters and seconds are those of "
+        "the two models together. Training seconds are the median wall-clock time of `fit` on a shared machine, "
+        "so they are noisy.",
         "",
-        "| method | test accuracy | macro F1 | accuracy per seed | parameters | training seconds |",
-        "| --- | ---: | ---: | --- | ---: | ---: |",
+        "| method | stage | test accuracy (mean ± sd) | median | accuracy per seed | macro F1 (mean) | parameters "
+        "| training seconds |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for row in report["rows"]:
         per_seed = ", ".join(f"{100 * a:.1f}" for a in row["accuracy_per_seed"])
-        lines.append(f"| {row['name']} | {100 * row['accuracy']:.1f} % | {100 * row['macro_f1']:.1f} % | "
-                     f"{per_seed} | {row['parameters']:,} | {row['seconds']:.1f} |")
+        lines.append(f"| {row['name']} | {row['stage']} | {100 * row['accuracy_mean']:.1f} ± "
+                     f"{100 * row['accuracy_std']:.1f} % | {100 * row['accuracy']:.1f} % | {per_seed} | "
+                     f"{100 * row['macro_f1_mean']:.1f} % | {row['parameters']:,} | {row['seconds']:.1f} |")
+    weighted = next((r for r in report["rows"] if r["method"] == "late_weighted"), None)
+    if weighted:
+        image = ", ".join(f"{w['image']:.2f}" for w in weighted["weights_per_seed"])
+        lines += ["", f"Weight of the image in \"{weighted['name']}\", per seed: {image} (the audio's: one minus it)."]
     result = report.get("margin")
     if result:
         verdict = "met" if result["target_met"] else "not met"
-        lines += ["", f"Best fusion ({avf.METHODS[result['best_fusion']]}) minus best unimodal model "
-                      f"({avf.METHODS[result['best_unimodal']]}): **{result['margin_points']:+.1f} accuracy points** "
+        lines += ["", f"Best fusion ({avf.METHODS[result['best_fusion']]}, "
+                      f"{100 * result['best_fusion_accuracy']:.1f} %) minus best unimodal model "
+                      f"({avf.METHODS[result['best_unimodal']]}, {100 * result['best_unimodal_accuracy']:.1f} %), "
+                      f"means over the seeds: **{result['margin_points']:+.1f} accuracy points** "
                       f"(target: at least +{result['target_points']:.0f}; {verdict})."]
     params = ", ".join(f"`{k}={report['dataset_params'][k]}`" for k in DEGRADATION_KEYS)
     changed = (" Changed from the defaults: " + ", ".join(f"`{k}`" for k in report["dataset_changes"]) + "."
@@ -142,11 +165,18 @@ def main() -> None:
     arrays = av_digits.generate(dataset_params, av_digits.SEED) if changes else None
     features = avf.load_features(fast=fast, arrays=arrays)
     runs: dict[str, list[dict]] = {m: [] for m in args.methods}
+    order = sorted(args.methods, key=lambda m: m in avf.DECISION_METHODS)  # the unimodal models first
     for seed in args.seeds:
-        for method in args.methods:
-            row = avf.train_method(method, features, epochs=epochs, seed=seed, device=device).row
+        trained = {}
+        for method in order:
+            if method in avf.DECISION_METHODS:
+                unimodal = trained if all(m in trained for m in avf.UNIMODAL) else None
+                result = avf.train_method(method, features, epochs=epochs, seed=seed, device=device, unimodal=unimodal)
+            else:
+                result = trained[method] = avf.train_method(method, features, epochs=epochs, seed=seed, device=device)
+            row = result.row
             runs[method].append(row)
-            print(f"seed {seed} {row['name']:16s} accuracy {row['accuracy']:.3f} macro F1 {row['macro_f1']:.3f} "
+            print(f"seed {seed} {row['name']:50s} accuracy {row['accuracy']:.3f} macro F1 {row['macro_f1']:.3f} "
                   f"{row['seconds']:6.1f} s", flush=True)
     rows = [summarize(m, runs[m]) for m in args.methods]
     report = {

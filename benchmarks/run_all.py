@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py                       # everything (about an hour or two on 2 CPU cores)
     python benchmarks/run_all.py --parts notebooks     # only the notebooks' run times, fast and full mode
-    python benchmarks/run_all.py --parts benchmarks    # only the headline tables (notebooks 03, 06, 09)
+    python benchmarks/run_all.py --parts benchmarks    # only the headline tables (notebooks 03, 06, 09, 11, 12)
     python benchmarks/run_all.py --parts notebooks --modes fast --notebooks 01 02
     python benchmarks/run_all.py --parts benchmarks --benchmarks vqa_sort_of_clevr
     python benchmarks/run_all.py --parts notebooks --save-executed /tmp/executed   # keep the executed copies
@@ -51,6 +51,9 @@ BENCHMARKS = (
      ["--jobs", "2"]),
     ("notebook 09: multitask TCN fusion on AV-Digits-Video", "fusion_av_digits_video.py", "fusion_av_digits_video",
      ["--jobs", "2", "--threads", "1"]),
+    ("notebook 11: contrastive alignment and cross-modal retrieval", "contrastive_retrieval.py", "contrastive_retrieval",
+     ["--threads", "1"]),
+    ("notebook 12: training at scale, 1 and 2 processes", "training_at_scale.py", "training_at_scale", []),
 )
 TARGET_SECONDS = {"fast": 10 * 60, "full": 60 * 60}
 PARTS = ("data", "benchmarks", "notebooks")

@@ -4,7 +4,8 @@ A title cell ``# NN · Title`` whose number matches the file name, then the
 headings "What you will learn", "Prerequisites" and "Run time" (a table with
 CPU fast, CPU full and GPU), a first code cell that seeds and picks the device,
 the teaching sections, "Exercises" with at least one revealable solution,
-"Summary" and "Further reading". Stored outputs come from a clean
+"Summary" and "Further reading". A solution is a ``<details><summary>Solution</summary>`` block
+or a code cell of the Exercises section tagged ``solution`` (hidden, executed with the rest). Stored outputs come from a clean
 Restart & Run All: no errors, execution counts 1, 2, 3, ... in cell order.
 """
 from __future__ import annotations
@@ -102,12 +103,37 @@ def test_run_time_table(path: Path) -> None:
     assert "|" in text, f"{path.name}: the Run time section must hold a markdown table"
 
 
+def _solution_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """Code cells tagged ``solution`` between the "Exercises" heading and the next level-2 heading."""
+    cells, inside = [], False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for match in re.finditer(r"^## (.+?)\s*$", cell.source, re.M):
+                inside = match.group(1) == "Exercises"
+        elif inside and "solution" in cell.metadata.get("tags", []):
+            cells.append(cell)
+    return cells
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_exercises_have_solutions(path: Path) -> None:
-    text = _markdown_sections(_read(path))["Exercises"]
-    assert SOLUTION.search(text), (
-        f"{path.name}: the Exercises section needs a <details><summary>Solution</summary> block"
+    nb = _read(path)
+    text = _markdown_sections(nb)["Exercises"]
+    assert SOLUTION.search(text) or _solution_cells(nb), (
+        f"{path.name}: the Exercises section needs a <details><summary>Solution</summary> block "
+        "or a code cell tagged 'solution'"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solution_cells_are_hidden_and_check_themselves(path: Path) -> None:
+    for cell in _solution_cells(_read(path)):
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, (
+            f"{path.name}: a solution cell must be hidden (metadata jupyter.source_hidden = true)"
+        )
+        assert "assert " in cell.source or "check" in cell.source, (
+            f"{path.name}: a solution cell must end in a check (an assert or a check function)"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

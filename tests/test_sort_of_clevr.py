@@ -3,8 +3,10 @@
 Answers are recomputed here from the object table with plain Python, reading the colour
 and the side that each question names from its text.
 """
+import hashlib
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -333,3 +335,43 @@ def test_load_arrays_caches_under_the_data_dir(tmp_path, monkeypatch):
     assert all(np.array_equal(first[key], second[key]) for key in first)
     assert data.dataset_class(soc.NAME) is soc.SortOfClevrText
     assert len(data.get_dataset(soc.NAME, "test")) == 100 * 20
+
+
+#: SHA-256 of every array of ``generate(small_params(), seed=0)`` before the captions were added
+#: (dataset version 1, sorted by name: name bytes then array bytes). The captions must leave them
+#: byte-identical: the VQA benchmark tables depend on these images, questions and answers.
+VERSION_1_DIGEST = "d70bbda43920e74f3c0870b299ea0991a40f059e1f08900f97aee1b059c94b36"
+
+
+def test_captions_leave_every_other_array_byte_identical(arrays):
+    assert "caption" in arrays
+    digest = hashlib.sha256()
+    for key in sorted(k for k in arrays if k != "caption"):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    assert digest.hexdigest() == VERSION_1_DIGEST, (
+        "images, questions or answers changed: the caption must be derived without consuming random numbers")
+
+
+def test_captions_name_every_object_colour_shape_and_quadrant(arrays):
+    captions = arrays["caption"]
+    assert captions.shape == (len(arrays["images"]),) and captions.dtype.kind == "U"
+    assert np.array_equal(captions, soc.scene_captions(arrays["object_color"], arrays["object_shape"], arrays["object_x"],
+                                                       arrays["object_y"], arrays["color_names"], 75))
+    for image in range(len(captions)):
+        clauses = re.split(r", and |, ", str(captions[image]).rstrip(".").lower())
+        table = object_table(arrays, image)
+        assert len(clauses) == len(table)
+        for clause, obj in zip(clauses, table):
+            vertical = "top" if obj["y"] + 0.5 < 75 / 2 else "bottom"
+            horizontal = "left" if obj["x"] + 0.5 < 75 / 2 else "right"
+            article = "an" if obj["color"] == "orange" else "a"
+            assert clause == f"{article} {obj['color']} {obj['shape']} at the {vertical} {horizontal}", clause
+    assert len(set(captions.tolist())) > 0.9 * len(captions)  # captions tell almost every scene apart
+
+
+def test_caption_is_the_same_for_the_same_scene():
+    one = soc.generate(small_params(num_train_images=10, num_val_images=2, num_test_images=2), seed=3)
+    two = soc.generate(small_params(num_train_images=10, num_val_images=2, num_test_images=2), seed=3)
+    assert np.array_equal(one["caption"], two["caption"])
+    assert soc.position_phrase(left=True, top=False) == "bottom left"

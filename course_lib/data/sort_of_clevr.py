@@ -4,7 +4,8 @@ After the Sort-of-CLEVR task of Santoro et al. (2017), "A simple neural network 
 relational reasoning". Each 75x75 image shows 6 objects of distinct colours, each a square
 or a circle. Each image comes with 10 non-relational questions (about one object) and 10
 relational questions (about an object and the others), written as English sentences in
-varied wordings::
+varied wordings. Each image also has a caption that names every object's colour, shape and
+quadrant, for image-text retrieval (notebook 11)::
 
     arrays = load_arrays()                       # every array, generated once and cached
     train = SortOfClevrText("train")
@@ -12,6 +13,7 @@ varied wordings::
     item["question_text"]   # 'Tell me the shape of the red item.'
     item["image"].shape     # torch.Size([3, 75, 75]), float32 in [0, 1]
     ANSWERS[item["label"]]  # 'square'
+    arrays["caption"][0]    # 'A red square at the top left, a green circle at the bottom right, ...'
 
 Coordinates: ``x`` is the pixel column of an object's centre (growing to the right) and
 ``y`` its pixel row (growing downwards). An object is on the left when its centre lies in
@@ -32,7 +34,7 @@ from course_lib.data.cache import cached_arrays
 from course_lib.data.text import Vocabulary
 
 NAME = "sort_of_clevr_text"
-VERSION = "1"
+VERSION = "2"  # 2: adds the scene captions; images, questions and answers are unchanged
 SEED = 0
 
 #: The colour palette (RGB); a scene uses ``num_objects`` of them, each once.
@@ -272,6 +274,45 @@ def scene_facts(shapes: np.ndarray, x: np.ndarray, y: np.ndarray, image_size: in
     }
 
 
+def position_phrase(left: bool, top: bool) -> str:
+    """The coarse position of an object's centre: ``"top left"``, ``"top right"``, ``"bottom left"`` or ``"bottom right"``."""
+    return f"{'top' if top else 'bottom'} {'left' if left else 'right'}"
+
+
+def scene_captions(object_color: np.ndarray, object_shape: np.ndarray, object_x: np.ndarray,
+                   object_y: np.ndarray, color_names: list[str] | np.ndarray, image_size: int) -> np.ndarray:
+    """One caption per scene that names every object's colour, shape and quadrant, in the scenes' object order.
+
+    Derived from the scene annotations alone (no random numbers), so adding the captions
+    leaves every other array of :func:`generate` unchanged. Objects are named in the order of
+    ``object_color`` (palette order, as :func:`generate` sorts them); the quadrant is the one
+    that holds the object's centre, with the halves of :func:`scene_facts`::
+
+        "A red square at the top left, a green circle at the bottom left, ..., and a yellow
+         circle at the top right."
+
+    Args:
+        object_color: (N, K) index into ``color_names``.
+        object_shape: (N, K) index into :data:`SHAPES`.
+        object_x, object_y: (N, K) centre column and row in pixels.
+        image_size: the image's width and height in pixels.
+
+    Returns:
+        (N,) str array.
+    """
+    facts = scene_facts(object_shape, object_x, object_y, image_size)
+    captions = []
+    for colors, shapes, left, top in zip(object_color, object_shape, facts["left"], facts["top"]):
+        phrases = []
+        for color, shape, is_left, is_top in zip(colors, shapes, left, top):
+            name = str(color_names[color])
+            article = "an" if name[0] in "aeiou" else "a"
+            phrases.append(f"{article} {name} {SHAPES[shape]} at the {position_phrase(bool(is_left), bool(is_top))}")
+        text = ", ".join(phrases[:-1]) + f", and {phrases[-1]}" if len(phrases) > 1 else phrases[0]
+        captions.append(text[0].upper() + text[1:] + ".")
+    return np.array(captions, dtype=str)
+
+
 def _answer_index(subtype: int, facts: dict[str, np.ndarray], image: int, obj: int, side: int) -> int:
     """The answer to one question; ``side`` is 0 when it names left/top, 1 for right/bottom."""
     name = SUBTYPES[subtype]
@@ -311,6 +352,8 @@ def generate(params: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
       colour asked about, ``question_template`` (Q,) template id, ``answer`` (Q,) index into
       ``answer_names``, ``qtype`` (Q,) 0 non-relational / 1 relational, ``subtype`` (Q,) index
       into ``subtype_names``.
+    - ``caption`` (N,) str: every object's colour, shape and quadrant (:func:`scene_captions`),
+      derived from the annotations without random numbers.
     - ``color_names`` (C,), ``color_rgb`` (C, 3) uint8, ``shape_names``, ``answer_names``,
       ``subtype_names``, ``split_names``, ``template_text`` and ``template_subtype``.
     """
@@ -377,6 +420,7 @@ def generate(params: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
         "answer": np.array(answers, dtype=np.int64),
         "qtype": (subtype >= 3).astype(np.int64),
         "subtype": subtype,
+        "caption": scene_captions(object_color, object_shape, object_x, object_y, color_names, size),
         "color_names": np.array(color_names, dtype=str),
         "color_rgb": palette,
         "shape_names": np.array(SHAPES, dtype=str),

@@ -2,18 +2,27 @@
 
     features = load_features()                        # log-mel spectrograms computed once
     result = train_method("gated", features, epochs=EPOCHS, seed=0)
-    result.row   # {"method": "gated", "name": "dynamic (gated)", "accuracy": ..., "macro_f1": ...,
-                 #  "parameters": ..., "seconds": ..., ...}
+    result.row   # {"method": "gated", "name": "intermediate (gated)", "stage": "intermediate",
+                 #  "accuracy": ..., "macro_f1": ..., "parameters": ..., "seconds": ..., ...}
 
-Every method has the same encoders (a small CNN per modality, ``EMBED_DIM`` outputs),
-the same head (one hidden layer of ``FUSED_DIM`` units) and the same training budget;
-only the fusion module between them changes. Accuracy and macro F1 are measured on
-the test split, whose voices never occur in training. The audio is turned into
-normalized log-mel spectrograms once, before training, instead of in every epoch.
+The fusion stages (``STAGES``): **early** fusion joins the inputs before any modality-specific
+processing (``"early"``: the log-mel resized to the image's 28x28 grid and stacked with it as a
+second channel of one CNN); **intermediate** fusion joins learned embeddings (``"concat"``,
+``"gated"``, ``"tensor"``, ``"low_rank"``); **late** fusion combines per-modality decisions, either
+trained jointly through averaged logits (``"late"``) or by combining the two unimodal models
+after each was trained on its own (``"late_average"``: averaged probabilities; ``"late_weighted"``:
+weights fit on the validation split).
+
+Every trained method has the same encoders (a small CNN per modality, ``EMBED_DIM`` outputs; the
+early model one CNN of the image's widths), the same head (one hidden layer of ``FUSED_DIM`` units)
+and the same training budget. Accuracy and macro F1 are measured on the test split, whose voices
+never occur in training. The audio is turned into normalized log-mel spectrograms once, before
+training, instead of in every epoch.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,23 +41,38 @@ from course_lib.models import (
     GatedFusion,
     ImageEncoder,
     MultimodalModel,
+    count_parameters,
     make_fusion,
     make_head,
     unimodal_model,
 )
-from course_lib.train import fit, predict, run_summary
+from course_lib.models.decision_fusion import DecisionFusion, fit_decision_weights
+from course_lib.models.early_fusion import EarlyFusionModel
+from course_lib.train import FitResult, fit, predict, run_summary
 
 #: Method key -> the name shown in tables. "image" and "audio" are the unimodal baselines.
 METHODS: dict[str, str] = {
     "image": "image only",
     "audio": "audio only",
-    "concat": "early (concat)",
-    "late": "late",
-    "gated": "dynamic (gated)",
-    "tensor": "tensor (TFN)",
-    "low_rank": "low-rank (LMF)",
+    "early": "early (2-channel input, one CNN)",
+    "concat": "intermediate (concat)",
+    "gated": "intermediate (gated)",
+    "tensor": "intermediate (tensor, TFN)",
+    "low_rank": "intermediate (low-rank, LMF)",
+    "late": "late, trained jointly (averaged logits)",
+    "late_average": "late, separate models (averaged probabilities)",
+    "late_weighted": "late, separate models (weights fit on validation)",
+}
+#: Method key -> where the modalities meet: "unimodal", "early", "intermediate" or "late".
+STAGES: dict[str, str] = {
+    "image": "unimodal", "audio": "unimodal", "early": "early", "concat": "intermediate",
+    "gated": "intermediate", "tensor": "intermediate", "low_rank": "intermediate", "late": "late",
+    "late_average": "late", "late_weighted": "late",
 }
 UNIMODAL = ("image", "audio")
+#: Late fusion of the decisions of the two unimodal models, each trained on its own.
+DECISION_METHODS = ("late_average", "late_weighted")
+IMAGE_SIZE = (28, 28)  # the grid that early fusion resizes the log-mel to
 EPOCHS = 10  # the full-mode budget of every method
 LEARNING_RATES = {"adam": 3e-3, "sgd": 0.05, "sgd_momentum": 0.02}
 NUM_CLASSES = 10
@@ -116,17 +140,26 @@ def make_encoder(modality: str, n_mels: int = N_MELS, embed_dim: int = EMBED_DIM
 
 
 def build_model(method: str, n_mels: int = N_MELS, embed_dim: int = EMBED_DIM,
-                fused_dim: int = FUSED_DIM, num_classes: int = NUM_CLASSES) -> MultimodalModel:
+                fused_dim: int = FUSED_DIM, num_classes: int = NUM_CLASSES) -> nn.Module:
     """The model of one method (a key of ``METHODS``): encoders -> fusion -> head.
 
-    The unimodal baselines and the fusion methods share the encoders and the head
-    (``fused_dim`` hidden units, ReLU, ``num_classes`` logits); late fusion ends in
-    per-modality classifiers instead, so its head is ``nn.Identity()``.
+    The unimodal baselines and the intermediate fusion methods share the encoders and the head
+    (``fused_dim`` hidden units, ReLU, ``num_classes`` logits); joint late fusion ends in
+    per-modality classifiers instead, so its head is ``nn.Identity()``. Early fusion is an
+    ``EarlyFusionModel``: the image and the log-mel resized to 28x28 as two channels of one CNN
+    (the image encoder's widths) and the same head. A decision method gives a ``DecisionFusion``
+    of two fresh unimodal models (``train_method`` trains each on its own before combining them).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     if method in UNIMODAL:
         return unimodal_model(method, make_encoder(method, n_mels, embed_dim), num_classes, hidden=fused_dim)
+    if method == "early":
+        encoder = ImageEncoder(in_channels=2, out_dim=embed_dim, channels=IMAGE_CHANNELS, modality="image+audio")
+        return EarlyFusionModel({"image": 1, "audio": 1}, encoder, make_head(embed_dim, num_classes, hidden=fused_dim),
+                                size=IMAGE_SIZE)
+    if method in DECISION_METHODS:
+        return DecisionFusion({m: build_model(m, n_mels, embed_dim, fused_dim, num_classes) for m in UNIMODAL})
     encoders = {m: make_encoder(m, n_mels, embed_dim) for m in UNIMODAL}
     dims = {m: embed_dim for m in UNIMODAL}
     if method == "late":
@@ -136,14 +169,14 @@ def build_model(method: str, n_mels: int = N_MELS, embed_dim: int = EMBED_DIM,
     return MultimodalModel(encoders, fusion, make_head(fusion.out_dim, num_classes, hidden=fused_dim))
 
 
-def parameter_groups(model: MultimodalModel, lr: float, gate_lr_scale: float) -> list[dict]:
+def parameter_groups(model: nn.Module, lr: float, gate_lr_scale: float) -> list[dict]:
     """The model's parameters for the optimizer; a ``GatedFusion`` gate gets ``lr * gate_lr_scale``.
 
     A gate that learns as fast as the rest commits to the modality whose encoder learns
     first (here the image) before the other encoder has learned anything; the other
     branch then gets almost no gradient and never catches up. A slower gate waits.
     """
-    if not isinstance(model.fusion, GatedFusion):
+    if not isinstance(getattr(model, "fusion", None), GatedFusion):
         return [{"params": list(model.parameters()), "lr": lr}]
     gate = list(model.fusion.gate.parameters())
     gate_ids = {id(p) for p in gate}
@@ -175,15 +208,25 @@ def split_scores(model: nn.Module, features: AVDigitsFeatures, device: torch.dev
 def train_method(method: str, features: AVDigitsFeatures, *, epochs: int, seed: int = 0,
                  optimizer: str = "adam", lr: float | None = None, gate_lr_scale: float = 0.1,
                  batch_size: int = 64, device: torch.device | None = None,
-                 progress: bool = False) -> MethodResult:
+                 progress: bool = False, unimodal: Mapping[str, MethodResult] | None = None) -> MethodResult:
     """Build and train one method with a fixed budget; return the model, history and table row.
 
     The learning rate follows a cosine from its start value down to zero over the
     ``epochs`` (the gate of gated fusion starts ``gate_lr_scale`` times lower, see
     ``parameter_groups``). The weights of the epoch with the best validation accuracy
     are kept, then scored on the test split. ``seconds`` is the training time (``fit``).
+
+    A decision method (``DECISION_METHODS``) combines the image-only and audio-only models:
+    those of ``unimodal`` (``{"image": result, "audio": result}`` from this function) when given,
+    else it trains them here with the same settings (``combine_decisions``).
     """
     device = device or config.get_device()
+    if method in DECISION_METHODS:
+        if unimodal is None:
+            unimodal = {m: train_method(m, features, epochs=epochs, seed=seed, optimizer=optimizer, lr=lr,
+                                        batch_size=batch_size, device=device, progress=progress)
+                        for m in UNIMODAL}
+        return combine_decisions(method, unimodal, features, device)
     config.seed_everything(seed)
     model = build_model(method, n_mels=features.frontend.n_mels)
     if optimizer not in LEARNING_RATES:
@@ -197,11 +240,61 @@ def train_method(method: str, features: AVDigitsFeatures, *, epochs: int, seed: 
     row = {
         "method": method,
         "name": METHODS[method],
+        "stage": STAGES[method],
         **split_scores(model, features, device),
         **run_summary(model, result, epochs, seed, device),
         "optimizer": optimizer,
     }
     return MethodResult(model, result, row)
+
+
+def validation_log_probabilities(fusion: DecisionFusion, features: AVDigitsFeatures,
+                                 device: torch.device | None = None) -> tuple[dict[str, Tensor], Tensor]:
+    """Each modality's log-probabilities on the validation split (CPU) and its labels."""
+    loader = features.loader("val", batch_size=256)
+    log_probs = {}
+    for modality in fusion.modalities:
+        logits, labels = predict(fusion.models[modality], loader, device)
+        log_probs[modality] = torch.log_softmax(logits, dim=1)
+    return log_probs, labels
+
+
+def combine_decisions(method: str, unimodal: Mapping[str, MethodResult], features: AVDigitsFeatures,
+                      device: torch.device | None = None) -> MethodResult:
+    """Late fusion of separately trained models: the image-only and audio-only ``unimodal`` results.
+
+    ``"late_average"`` averages their class probabilities; ``"late_weighted"`` weighs them with the
+    weights that minimise the cross-entropy on the validation split (``fit_decision_weights``).
+    The row's ``seconds`` is the two models' training time plus the time to fit the weights; its
+    ``weights`` are the modality weights used.
+    """
+    if method not in DECISION_METHODS:
+        raise ValueError(f"combine_decisions: method must be one of {DECISION_METHODS}, got {method!r}")
+    missing = [m for m in UNIMODAL if m not in unimodal]
+    if missing:
+        raise ValueError(f"combine_decisions: needs the unimodal results {list(UNIMODAL)}, missing {missing}")
+    device = device or config.get_device()
+    start = time.perf_counter()
+    fusion = DecisionFusion({m: unimodal[m].model for m in UNIMODAL}).to(device)
+    if method == "late_weighted":
+        fusion.set_weights(fit_decision_weights(*validation_log_probabilities(fusion, features, device)))
+    seconds = sum(unimodal[m].row["seconds"] for m in UNIMODAL) + time.perf_counter() - start
+    first = unimodal[UNIMODAL[0]].row
+    row = {
+        "method": method,
+        "name": METHODS[method],
+        "stage": STAGES[method],
+        **split_scores(fusion, features, device),
+        "parameters": count_parameters(fusion),
+        "seconds": seconds,
+        "best_epoch": None,
+        "epochs": first["epochs"],
+        "seed": first["seed"],
+        "device": str(device),
+        "optimizer": first["optimizer"],
+        "weights": fusion.modality_weights(),
+    }
+    return MethodResult(fusion, FitResult(seconds=seconds), row)
 
 
 def markdown_table(rows: Sequence[Mapping]) -> str:

@@ -1,6 +1,10 @@
-"""Early, late and dynamic (gated) fusion of per-modality embeddings.
+"""Concatenation, late and gated fusion of per-modality embeddings.
 
-All three take ``features = {modality: (B, D_m)}`` and return (B, out_dim).
+All three take ``features = {modality: (B, D_m)}`` and return (B, out_dim). In the course's
+vocabulary concatenation and gating are **intermediate** fusion (they join learned embeddings);
+``LateFusion`` is **late** fusion trained jointly (per-modality classifiers whose logits are
+averaged inside one model). Early fusion of the inputs is ``early_fusion.EarlyFusionModel``; late
+fusion of separately trained models is ``decision_fusion.DecisionFusion``.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from course_lib.models.fusion_base import Fusion
 
 
 class ConcatFusion(Fusion):
-    """Early fusion: concatenate the embeddings, optionally project them.
+    """Intermediate fusion: concatenate the embeddings, optionally project them.
 
     Without ``out_dim`` the output is the concatenation, (B, sum_m D_m). With
     ``out_dim`` a Linear + ReLU layer maps it to a joint representation (B, out_dim).
@@ -36,7 +40,7 @@ class ConcatFusion(Fusion):
 
 
 class LateFusion(Fusion):
-    """Late fusion: one linear classifier per modality, logits combined by a weighted mean.
+    """Late fusion, trained jointly: one linear classifier per modality, logits combined by a weighted mean.
 
     The output already holds class logits, so ``out_dim == num_classes`` and the
     head after it is ``nn.Identity()``. ``weights`` (e.g. ``{"image": 2, "audio": 1}``)
@@ -97,7 +101,7 @@ class LateFusion(Fusion):
 
 
 class GatedFusion(Fusion):
-    """Dynamic fusion: a gate decides, per sample, how much each modality counts.
+    """Intermediate fusion with a gate that decides, per sample, how much each modality counts.
 
     Each modality is projected to ``out_dim``; a small gate network reads all the
     embeddings and outputs softmax weights over the M modalities; the output is the
