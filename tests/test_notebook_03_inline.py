@@ -4,7 +4,8 @@ A notebook tags the code cells that define its inline versions with the cell tag
 ``inline``. Those cells must run on their own (no data, no earlier cells): this test
 executes them, copies the inline module's weights into the ``course_lib`` module and
 checks that both give the same outputs; inline losses and optimizers are checked
-against ``torch.nn.functional`` and ``torch.optim``.
+against ``torch.nn.functional`` and ``torch.optim``, and the training loop written by hand
+against ``course_lib.train.fit``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from torch import nn
 
 from notebook_cells import inline_fixture
 
+from course_lib.data.tensors import tensor_loader
 from course_lib.models import ConcatFusion, GatedFusion, LateFusion, LowRankFusion, TensorFusion
+from course_lib.train import fit
 
 DIMS = {"image": 6, "audio": 5}
 OUT_DIM = 7
@@ -35,7 +38,7 @@ def random_features(seed: int = 0) -> dict[str, torch.Tensor]:
 
 #: inline class name -> (its keyword arguments, the library module, library state keys it lacks).
 FUSIONS = {
-    "SimpleEarlyFusion": ({"out_dim": OUT_DIM}, lambda: ConcatFusion(DIMS, out_dim=OUT_DIM), set()),
+    "SimpleConcatFusion": ({"out_dim": OUT_DIM}, lambda: ConcatFusion(DIMS, out_dim=OUT_DIM), set()),
     "SimpleLateFusion": ({"num_classes": NUM_CLASSES}, lambda: LateFusion(DIMS, num_classes=NUM_CLASSES),
                          {"log_weights"}),
     "SimpleGatedFusion": ({"out_dim": OUT_DIM, "hidden": 16},
@@ -114,3 +117,64 @@ def test_inline_optimizer_matches_torch(inline, name, kwargs, reference):
     for p, q, p0 in zip(model.parameters(), twin.parameters(), start):
         assert not torch.equal(p, p0), "the optimizer did not change the parameters"
         torch.testing.assert_close(p, q)
+
+
+class TinyClassifier(nn.Module):
+    """A small model with batch norm (train and eval modes differ) over a dict batch {"x": (B, 6)}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.net(batch["x"])
+
+
+def tiny_classification(seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(seed)
+    splits = {}
+    for split, n in (("train", 96), ("val", 40)):
+        x = torch.randn(n, 6, generator=generator)
+        splits[split] = {"x": x, "label": (x[:, 0] + 0.5 * torch.randn(n, generator=generator) > 0).long()
+                         + (x[:, 1] > 1).long()}
+    return splits
+
+
+def train_once(seed: int = 0, epochs: int = 6):
+    """A fresh TinyClassifier with its data, optimizer, schedule and loaders: the same for every call with one seed."""
+    data = tiny_classification()
+    torch.manual_seed(seed)
+    model = TinyClassifier()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
+    train_loader = tensor_loader(data["train"], batch_size=16, shuffle=True, seed=seed)
+    val_loader = tensor_loader(data["val"], batch_size=32)
+    return model, data, optimizer, scheduler, train_loader, val_loader
+
+
+def test_training_loop_by_hand_matches_fit(inline):
+    assert "train_by_hand" in inline, "the inline cells define no train_by_hand"
+    model, _, optimizer, scheduler, train_loader, val_loader = train_once()
+    history, best_epoch = inline["train_by_hand"](model, train_loader, val_loader, F.cross_entropy, optimizer, 6,
+                                                   scheduler=scheduler, device="cpu")
+    twin, _, optimizer2, scheduler2, train_loader2, val_loader2 = train_once()
+    result = fit(twin, train_loader2, val_loader=val_loader2, loss_fn=F.cross_entropy, optimizer=optimizer2,
+                 scheduler=scheduler2, epochs=6, device=torch.device("cpu"), progress=False)
+    assert len(set(history["val_accuracy"])) > 1, "the test data should make validation accuracy change"
+    assert history["val_accuracy"] == result.history["val_score"]
+    torch.testing.assert_close(torch.tensor(history["train_loss"]), torch.tensor(result.history["train_loss"]))
+    torch.testing.assert_close(torch.tensor(history["val_loss"]), torch.tensor(result.history["val_loss"]))
+    assert best_epoch == result.best_epoch
+    for (name, mine), theirs in zip(model.state_dict().items(), twin.state_dict().values()):
+        torch.testing.assert_close(mine, theirs, msg=f"{name} differs after training")
+
+
+def test_training_loop_by_hand_keeps_the_best_validation_weights(inline):
+    model, data, optimizer, scheduler, train_loader, val_loader = train_once(epochs=6)
+    history, best_epoch = inline["train_by_hand"](model, train_loader, val_loader, F.cross_entropy, optimizer, 6,
+                                                   scheduler=scheduler)
+    assert best_epoch == 1 + history["val_accuracy"].index(max(history["val_accuracy"]))
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model({"x": data["val"]["x"]}).argmax(1) == data["val"]["label"]).float().mean().item()
+    assert accuracy == max(history["val_accuracy"]), "the model must hold the weights of the best validation epoch"
