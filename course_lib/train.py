@@ -324,7 +324,7 @@ def fit(model: nn.Module, train_loader: Iterable[dict], *, val_loader: Iterable[
     - ``compile=True`` trains through ``torch.compile(model)`` (validation runs eagerly).
     - ``accumulate=k`` sums the gradients of k batches before each optimizer step.
     - Under ``torchrun --nproc_per_node=N`` (or in a process group you set up) the model is
-      wrapped in ``DistributedDataParallel`` (batch norm made ``SyncBatchNorm`` on GPUs), a
+      wrapped in ``DistributedDataParallel`` (batch norm made ``SyncBatchNorm`` on CUDA GPUs), a
       ``DataLoader`` is re-sharded with a ``DistributedSampler`` (its ``batch_size`` is per
       process: the global batch is N times larger), the metrics are those of all processes,
       and only rank 0 draws progress bars and writes the checkpoint. On GPUs each process
@@ -395,8 +395,8 @@ def _prepare_to_scale(model: nn.Module, train_loader: Iterable[dict], val_loader
                       device: torch.device, compile: bool) -> tuple[nn.Module, Iterable[dict], Iterable[dict]]:
     """What trains (``model``, wrapped for data parallelism and compiled as asked) and the loaders it reads.
 
-    In a process group: batch norm becomes SyncBatchNorm on GPUs (gloo cannot synchronise it
-    on the CPU, where each process keeps its own batch statistics), the model is wrapped in
+    In a process group: batch norm becomes SyncBatchNorm on CUDA GPUs (PyTorch's SyncBatchNorm
+    does not run on the CPU, where each process keeps its own batch statistics), the model is wrapped in
     DistributedDataParallel, and both DataLoaders are sharded (a loader that is not a
     ``DataLoader`` is read whole by every process).
     """
