@@ -15,6 +15,7 @@ loss (``course_lib.experiments.contrastive``, the code the notebook runs):
     python benchmarks/contrastive_retrieval.py --seeds 0 --parts av   # one seed, AV-Digits only
     python benchmarks/contrastive_retrieval.py --fast                 # a quick check on the small data
     python benchmarks/contrastive_retrieval.py --merge av.json captions.json   # join runs of the two parts
+    python benchmarks/contrastive_retrieval.py --render benchmarks/results/contrastive_retrieval.json  # rewrite its .md only
 
 It writes ``contrastive_retrieval.md`` and ``.json`` to ``benchmarks/results/`` (full mode, every
 part) or to ``artifacts/benchmarks/`` otherwise: per model the median over the seeds, every seed's
@@ -57,6 +58,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--output-dir", type=Path, default=None)
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
                         help="join the reports of full-mode runs of single parts (same seeds and threads) into one table")
+    parser.add_argument("--render", type=Path, default=None, metavar="JSON",
+                        help="rewrite the markdown table next to an existing report from its JSON (no training; "
+                             "the JSON is left as it is)")
     return parser.parse_args()
 
 
@@ -123,6 +127,16 @@ def pct(values: list[float]) -> str:
     return ", ".join(f"{100 * v:.1f}" for v in values)
 
 
+def per_seed(values: list[float]) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)
+
+
+def caption_epochs(report: dict) -> str:
+    """The caption epochs in words: '12 epochs for every model', or '12 epochs (30 for the CNN from pixels)'."""
+    epochs, cnn = report["caption_epochs"], report.get("caption_cnn_epochs", report["caption_epochs"])
+    return f"{epochs} epochs for every model" if cnn == epochs else f"{epochs} epochs ({cnn} for the CNN from pixels)"
+
+
 def markdown(report: dict) -> str:
     seeds = " ".join(str(s) for s in report["seeds"])
     lines = [
@@ -146,16 +160,18 @@ def markdown(report: dict) -> str:
             f"{report['prompts']} prompt clips, none of them a test clip). **Retrieval** is class-level: a retrieved "
             "item is right when it has the query's digit.",
             "",
-            "| model | training signal | zero-shot accuracy | zero-shot per seed | image -> audio P@10 | image -> audio mAP "
-            "| audio -> image P@10 | audio -> image mAP | learned temperature | training seconds |",
-            "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: |",
+            "| model | training signal | zero-shot accuracy | zero-shot per seed | image -> clip P@10 | image -> clip mAP "
+            "| image -> clip mAP per seed | clip -> image P@10 | clip -> image mAP | clip -> image mAP per seed "
+            "| learned temperature | training seconds |",
+            "| --- | --- | ---: | --- | ---: | ---: | --- | ---: | ---: | --- | --- | ---: |",
         ]
         for r in av:
             temps = ", ".join(f"{t:.3f}" for t in r["temperature_per_seed"])
             lines.append(f"| {r['name']} | {r['signal']} | {100 * r['zero_shot']:.1f} % | {pct(r['zero_shot_per_seed'])} | "
                          f"{100 * r['image_to_audio_P@10']:.1f} % | {r['image_to_audio_mAP']:.3f} | "
-                         f"{100 * r['audio_to_image_P@10']:.1f} % | {r['audio_to_image_mAP']:.3f} | {temps} | "
-                         f"{r['seconds']:.0f} |")
+                         f"{per_seed(r['image_to_audio_mAP_per_seed'])} | "
+                         f"{100 * r['audio_to_image_P@10']:.1f} % | {r['audio_to_image_mAP']:.3f} | "
+                         f"{per_seed(r['audio_to_image_mAP_per_seed'])} | {temps} | {r['seconds']:.0f} |")
         target = report["targets"].get("zero_shot")
         if target:
             verdict = "met" if target["met"] else "not met"
@@ -167,8 +183,7 @@ def markdown(report: dict) -> str:
     if caps:
         lines += [
             "", "## Sort-of-CLEVR-Text: image <-> caption", "",
-            f"Batches of {con.CAPTION_BATCH_SIZE} pairs, {report['caption_epochs']} epochs ({report['caption_cnn_epochs']} for the "
-            "CNN from pixels). Instance-level retrieval among "
+            f"Batches of {con.CAPTION_BATCH_SIZE} pairs, {caption_epochs(report)}. Instance-level retrieval among "
             f"the {report['caption_test_size']} held-out test scenes (its own caption is the one right answer; no two test "
             "scenes share a caption). Training signal: the (scene, caption) pairs only. Image towers: the palette slots "
             "are a fixed front end (the pixels of each of the six palette colours, summarized by area, centre and "
@@ -195,6 +210,14 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     args = parse_args()
+    if args.render:
+        report = json.loads(args.render.read_text())
+        path = (args.output_dir or args.render.parent) / f"{args.render.stem}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown(report), encoding="utf-8")
+        print(markdown(report))
+        print(f"written to {path}")
+        return
     if args.merge:
         report = merge(args.merge)
         output_dir = args.output_dir or (RESULTS if report["mode"] == "full" else config.artifacts_dir() / "benchmarks")

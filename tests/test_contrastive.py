@@ -180,3 +180,29 @@ def test_positional_token_encoder_knows_word_order() -> None:
     assert torch.allclose(encoder(ids[:, :2]), out)  # shorter inputs are padded to max_len
     with pytest.raises(ValueError, match="max_len"):
         encoder(torch.ones(1, 5, dtype=torch.long))
+
+
+def test_benchmark_table_is_rendered_from_its_json_with_per_seed_map() -> None:
+    """The stored table is what ``contrastive_retrieval.py --render`` writes from the stored JSON, and
+    notebook 11 shows that table (its headings one level down)."""
+    import importlib
+    import json
+    import sys
+
+    import nbformat
+
+    from course_lib import config
+
+    sys.path.insert(0, str(config.ROOT / "benchmarks"))
+    benchmark = importlib.import_module("contrastive_retrieval")
+    results = config.ROOT / "benchmarks" / "results"
+    report = json.loads((results / "contrastive_retrieval.json").read_text())
+    table = benchmark.markdown(report)
+    assert table == (results / "contrastive_retrieval.md").read_text()
+    plain = next(r for r in report["rows"] if r["pair"] == "image-speech" and r["method"] == "plain")
+    assert benchmark.per_seed(plain["image_to_audio_mAP_per_seed"]) in table
+    assert "image -> clip mAP per seed" in table and "image -> audio" not in table
+    notebook = nbformat.read(config.ROOT / "notebooks" / "11_contrastive_alignment_and_retrieval.ipynb", as_version=4)
+    body = "\n".join("#" + line if line.startswith("## ") else line for line in table.split("\n", 2)[2].split("\n"))
+    assert any(body.strip() in cell.source for cell in notebook.cells if cell.cell_type == "markdown"), (
+        "notebook 11's copy of the benchmark table differs from benchmarks/results/contrastive_retrieval.md")
