@@ -172,9 +172,11 @@ def build_model(method: str, n_mels: int = N_MELS, embed_dim: int = EMBED_DIM,
 def parameter_groups(model: nn.Module, lr: float, gate_lr_scale: float) -> list[dict]:
     """The model's parameters for the optimizer; a ``GatedFusion`` gate gets ``lr * gate_lr_scale``.
 
-    A gate that learns as fast as the rest commits to the modality whose encoder learns
-    first (here the image) before the other encoder has learned anything; the other
-    branch then gets almost no gradient and never catches up. A slower gate waits.
+    A gate that learns as fast as the rest may lean on the modality whose encoder learns
+    first before the other encoder has learned much; the other branch then gets less
+    gradient and may lag behind, though it need not be lost (notebook 03, exercise 6: at full
+    speed the gate leaned on the image, yet the model stayed well above image only). A
+    slower gate waits.
     """
     if not isinstance(getattr(model, "fusion", None), GatedFusion):
         return [{"params": list(model.parameters()), "lr": lr}]
