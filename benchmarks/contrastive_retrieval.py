@@ -137,6 +137,11 @@ def caption_epochs(report: dict) -> str:
     return f"{epochs} epochs for every model" if cnn == epochs else f"{epochs} epochs ({cnn} for the CNN from pixels)"
 
 
+def verdict(target: dict) -> str:
+    """'met' or 'not met', for a target entry of the report."""
+    return "met" if target["met"] else "not met"
+
+
 def markdown(report: dict) -> str:
     seeds = " ".join(str(s) for s in report["seeds"])
     lines = [
@@ -174,11 +179,10 @@ def markdown(report: dict) -> str:
                          f"{per_seed(r['audio_to_image_mAP_per_seed'])} | {temps} | {r['seconds']:.0f} |")
         target = report["targets"].get("zero_shot")
         if target:
-            verdict = "met" if target["met"] else "not met"
             lines += ["", f"Supervised image-only model of notebook 03 (trained on the digit labels, "
                           f"`fusion_av_digits.md`, median of its seeds): {100 * target['reference']:.1f} %. Zero-shot (pairs only) minus it: "
                           f"**{target['gap_points']:+.1f} points** (target: no more than {ZERO_SHOT_MARGIN_POINTS:.0f} "
-                          f"below; {verdict})."]
+                          f"below; {verdict(target)})."]
     caps = [r for r in report["rows"] if r["pair"] == "image-caption"]
     if caps:
         lines += [
@@ -199,10 +203,9 @@ def markdown(report: dict) -> str:
                          f"{pct(r['image_to_caption_R@1_per_seed'])} | {r['trainable_parameters']:,} | {r['seconds']:.0f} |")
         target = report["targets"].get("caption_to_image_R@1")
         if target:
-            verdict = "met" if target["met"] else "not met"
             lines += ["", f"Best caption -> image Recall@1 ({con.TEXT_TOWERS[target['best']]}, "
                           f"{con.IMAGE_TOWERS[target['image_tower']]}): "
-                          f"**{100 * target['median']:.1f} %** (target: at least {100 * target['target']:.0f} %; {verdict})."]
+                          f"**{100 * target['median']:.1f} %** (target: at least {100 * target['target']:.0f} %; {verdict(target)})."]
     merged = " (the sum of its parts, run side by side)" if report.get("merged_from") else ""
     lines += ["", f"Total benchmark time: {report['total_seconds']:.0f} s{merged}."]
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
@@ -30,13 +30,13 @@ from course_lib import config
 from course_lib.data import av_digits_video as avdv
 from course_lib.data.tensors import tensor_loader
 from course_lib.features.audio import NormalizedLogMel, chunked
-from course_lib.experiments.common import MethodResult, group_accuracy
+from course_lib.experiments.common import MethodResult, fit_adamw_cosine, group_accuracy
 from course_lib.metrics import accuracy, classification_report
 from course_lib.models.autoencoders import MultimodalAutoencoder
 from course_lib.models.glimpse import GlimpseFrameEncoder
 from course_lib.models.temporal_fusion import LateTemporalFusion, TemporalAttentionFusion
 from course_lib.models.temporal_models import SequenceEncoder, SynchronyModel, TemporalFusionModel
-from course_lib.train import FitResult, fit, predict, run_summary
+from course_lib.train import predict, run_summary
 
 #: Task -> number of classes.
 TASKS: dict[str, int] = {"digit": 10, "motion": len(avdv.MOTIONS), "voice": len(avdv.VOICES), "sync": 2}
@@ -60,6 +60,7 @@ EMBED_DIM = 64
 VIDEO_LEVELS = 3  # receptive field 1 + 2 * 2 * 7 = 29 frames >= 16
 AUDIO_LEVELS = 4  # receptive field 61 log-mel frames, about 1.9 s
 MODALITY_DROPOUT = 0.2
+GRAD_CLIP = 5.0  # every model here: gradients clipped to this norm
 POSITION_WEIGHT = 10.0  # the digit centres are in (-1, 1): an error of 0.1 costs 0.1
 
 
@@ -194,16 +195,6 @@ def ablated_loader(tensors: VideoAudioTensors, split: str, modalities: Sequence[
     return tensor_loader({k: source[k] for k in keys}, batch_size)
 
 
-def _fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader, *, loss_fn, score_fn,
-         target_key: Sequence[str], epochs: int, lr: float, device: torch.device, progress: bool) -> FitResult:
-    """The training recipe of every model here: AdamW, a cosine schedule, gradients clipped at 5."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
-    return fit(model, train_loader, val_loader=val_loader, loss_fn=loss_fn, optimizer=optimizer, scheduler=scheduler,
-               epochs=epochs, device=device, target_key=target_key, score_fn=score_fn, grad_clip=5.0,
-               progress=progress)
-
-
 def train_method(method: str, tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed: int = 0,
                  lr: float = LEARNING_RATE, batch_size: int = BATCH_SIZE, dim: int = EMBED_DIM,
                  device: torch.device | None = None, progress: bool = False) -> MethodResult:
@@ -216,9 +207,10 @@ def train_method(method: str, tensors: VideoAudioTensors, *, epochs: int = EPOCH
     config.seed_everything(seed)
     model = build_model(method, n_mels=tensors.frontend.n_mels, dim=dim)
     keys = [*model.modalities, *model.targets]
-    result = _fit(model, tensors.loader("train", keys, batch_size, shuffle=True, seed=seed),
-                  tensors.loader("val", keys, batch_size=250), loss_fn=multitask_loss, score_fn=mean_accuracy,
-                  target_key=model.targets, epochs=epochs, lr=lr, device=device, progress=progress)
+    result = fit_adamw_cosine(model, tensors.loader("train", keys, batch_size, shuffle=True, seed=seed),
+                              tensors.loader("val", keys, batch_size=250), loss_fn=multitask_loss,
+                              score_fn=mean_accuracy, target_key=model.targets, grad_clip=GRAD_CLIP, epochs=epochs,
+                              lr=lr, device=device, progress=progress)
     row = {"method": method, "name": METHODS[method][0], "tasks": list(model.heads),
            **task_scores(model, tensors, device=device), **run_summary(model, result, epochs, seed, device)}
     return MethodResult(model, result, row)
@@ -233,9 +225,11 @@ def train_synchrony(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed: i
     model = SynchronyModel({m: make_encoder(m, tensors.frontend.n_mels, dim) for m in ("video", "audio")},
                            levels=VIDEO_LEVELS)
     keys = ["video", "audio", "sync"]
-    result = _fit(model, tensors.loader("train", keys, batch_size, shuffle=True, seed=seed, pairing="synchrony"),
-                  tensors.loader("val", keys, 250, pairing="synchrony"), loss_fn=multitask_loss,
-                  score_fn=mean_accuracy, target_key=["sync"], epochs=epochs, lr=lr, device=device, progress=progress)
+    result = fit_adamw_cosine(model, tensors.loader("train", keys, batch_size, shuffle=True, seed=seed,
+                                                    pairing="synchrony"),
+                              tensors.loader("val", keys, 250, pairing="synchrony"), loss_fn=multitask_loss,
+                              score_fn=mean_accuracy, target_key=["sync"], grad_clip=GRAD_CLIP, epochs=epochs, lr=lr,
+                              device=device, progress=progress)
     outputs, targets = predict(model, tensors.loader("test", keys + ["degraded"], 250, pairing="synchrony"), device,
                                target_key=["sync", "degraded"])
     report = classification_report(outputs["sync"], targets["sync"], 2)
@@ -293,10 +287,11 @@ def train_autoencoder(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed:
     model = MultimodalAutoencoder(encoders, (frames, size // 2, size // 2), (tensors.frontend.n_mels, steps),
                                   modality_dropout=MODALITY_DROPOUT)
     targets = ["video_target", "audio_target"]
-    result = _fit(model, autoencoder_loader(tensors, "train", batch_size, shuffle=True, seed=seed),
-                  autoencoder_loader(tensors, "val", 250), loss_fn=reconstruction_loss,
-                  score_fn=lambda outputs, y: -reconstruction_loss(outputs, y).item(), target_key=targets,
-                  epochs=epochs, lr=lr, device=device, progress=progress)
+    result = fit_adamw_cosine(model, autoencoder_loader(tensors, "train", batch_size, shuffle=True, seed=seed),
+                              autoencoder_loader(tensors, "val", 250), loss_fn=reconstruction_loss,
+                              score_fn=lambda outputs, y: -reconstruction_loss(outputs, y).item(),
+                              target_key=targets, grad_clip=GRAD_CLIP, epochs=epochs, lr=lr, device=device,
+                              progress=progress)
     probe_scores = {}
     train_codes, test_codes = codes(model, tensors, "train", device), codes(model, tensors, "test", device)
     for task in ("digit", "motion", "voice"):

@@ -50,6 +50,7 @@ from course_lib.data import sort_of_clevr as soc
 from course_lib.data.tensors import tensor_loader
 from course_lib.data.text import Vocabulary, pad_sequences
 from course_lib.experiments import av_digits_fusion as avf
+from course_lib.experiments.common import MethodResult, fit_adamw_cosine
 from course_lib.features.audio import chunked
 from course_lib.models.contrastive import (
     PaletteSlots,
@@ -64,7 +65,7 @@ from course_lib.retrieval import (
     recall_at_k,
     relevance,
 )
-from course_lib.train import FitResult, fit, run_summary
+from course_lib.train import run_summary
 
 # ----------------------------------------------------------------------------- settings
 
@@ -92,15 +93,6 @@ IMAGE_TOWER = "slots"
 KS = (1, 5, 10)
 
 
-@dataclass
-class ContrastiveResult:
-    """A trained two-tower model (weights of the best validation epoch), its ``fit`` history and its ``row``."""
-
-    model: TwoTowerModel
-    fit: FitResult
-    row: dict
-
-
 def negative_loss(model: TwoTowerModel, use_labels: bool, block: int = 1000):
     """``(loss_fn, score_fn)`` for ``fit``: the model's contrastive loss (with the batch's ``label``
     as known positives when ``use_labels``), and as the score minus the mean loss over blocks of
@@ -116,16 +108,6 @@ def negative_loss(model: TwoTowerModel, use_labels: bool, block: int = 1000):
         return -float(np.mean(losses))
 
     return loss_fn, score_fn
-
-
-def train_pairs(model: TwoTowerModel, train_loader: DataLoader, val_loader: DataLoader, *, epochs: int, lr: float,
-                use_labels: bool, device: torch.device, progress: bool) -> FitResult:
-    """Train a two-tower model with ``fit``: AdamW, cosine schedule, the best validation loss kept."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    loss_fn, score_fn = negative_loss(model, use_labels)
-    return fit(model, train_loader, val_loader=val_loader, loss_fn=loss_fn, score_fn=score_fn, optimizer=optimizer,
-               scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs), epochs=epochs, device=device,
-               progress=progress)
 
 
 @torch.no_grad()
@@ -246,7 +228,7 @@ def train_av_digits(features: avf.AVDigitsFeatures, *, epochs: int = AV_EPOCHS, 
                     mask_same_digit: bool = False, prompts: Mapping[str, Tensor] | None = None,
                     batch_size: int = AV_BATCH_SIZE, lr: float = AV_LR, temperature: float = 0.07,
                     learn_temperature: bool = True, device: torch.device | None = None,
-                    progress: bool = False) -> ContrastiveResult:
+                    progress: bool = False) -> MethodResult:
     """Align AV-Digits' images with their clips; with ``prompts`` the row holds the ``av_scores`` on the test split.
 
     The model keeps the weights of the epoch with the lowest validation loss (no labels used to
@@ -257,15 +239,16 @@ def train_av_digits(features: avf.AVDigitsFeatures, *, epochs: int = AV_EPOCHS, 
     config.seed_everything(seed)
     model = build_av_model(temperature=temperature, learn_temperature=learn_temperature)
     keys = ("image", "audio", "label")
-    result = train_pairs(model, features.loader("train", batch_size, shuffle=True, seed=seed, keys=keys),
-                         features.loader("val", batch_size=1000, keys=keys), epochs=epochs, lr=lr,
-                         use_labels=mask_same_digit, device=device, progress=progress)
+    loss_fn, score_fn = negative_loss(model, use_labels=mask_same_digit)
+    result = fit_adamw_cosine(model, features.loader("train", batch_size, shuffle=True, seed=seed, keys=keys),
+                              features.loader("val", batch_size=1000, keys=keys), loss_fn=loss_fn, score_fn=score_fn,
+                              epochs=epochs, lr=lr, device=device, progress=progress)
     row = {"pair": "image-speech", "method": "masked" if mask_same_digit else "plain",
            "signal": "pairs + digit labels (same-digit pairs masked)" if mask_same_digit else "pairs only",
            "temperature": model.temperature(), **run_summary(model, result, epochs, seed, device)}
     if prompts is not None:
         row.update(av_scores(model, features, prompts, device))
-    return ContrastiveResult(model, result, row)
+    return MethodResult(model, result, row)
 
 
 # ----------------------------------------------------------------------------- Sort-of-CLEVR-Text: image <-> caption
@@ -384,7 +367,7 @@ def caption_scores(model: TwoTowerModel, data: CaptionData, text_key: str, image
 
 def train_captions(data: CaptionData, text_tower: str = "scratch", *, epochs: int = CAPTION_EPOCHS, seed: int = 0,
                    batch_size: int = CAPTION_BATCH_SIZE, lr: float = CAPTION_LR, image_tower: str = IMAGE_TOWER,
-                   device: torch.device | None = None, progress: bool = False) -> ContrastiveResult:
+                   device: torch.device | None = None, progress: bool = False) -> MethodResult:
     """Align scenes with their captions; the row holds ``caption_scores`` on the test split.
 
     Scenes that happen to have the same caption are known positives (left out of the negatives);
@@ -400,13 +383,14 @@ def train_captions(data: CaptionData, text_tower: str = "scratch", *, epochs: in
     image_key = "slots" if image_tower == "slots" else "image"
     model = build_caption_model(text_tower, len(data.vocab), data.splits["train"]["caption"].shape[1],
                                 image_tower=image_tower)
-    result = train_pairs(model, data.loader("train", text_key, image_key, batch_size, shuffle=True, seed=seed),
-                         data.loader("val", text_key, image_key, batch_size=1000), epochs=epochs, lr=lr, use_labels=True,
-                         device=device, progress=progress)
+    loss_fn, score_fn = negative_loss(model, use_labels=True)
+    result = fit_adamw_cosine(model, data.loader("train", text_key, image_key, batch_size, shuffle=True, seed=seed),
+                              data.loader("val", text_key, image_key, batch_size=1000), loss_fn=loss_fn,
+                              score_fn=score_fn, epochs=epochs, lr=lr, device=device, progress=progress)
     row = {"pair": "image-caption", "method": text_tower, "name": TEXT_TOWERS[text_tower], "image_tower": image_tower,
            "image_tower_name": IMAGE_TOWERS[image_tower],
            "signal": "pairs only", "temperature": model.temperature(),
            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
            **run_summary(model, result, epochs, seed, device),
            **caption_scores(model, data, text_key, image_key, device=device), "test_size": len(data.splits["test"]["label"])}
-    return ContrastiveResult(model, result, row)
+    return MethodResult(model, result, row)

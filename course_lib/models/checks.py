@@ -8,6 +8,8 @@ the expected shape and the actual shape, e.g.::
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -119,3 +121,25 @@ def can_read_values() -> bool:
     run only when this is True; shape checks always run.
     """
     return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+
+
+def normalised_weights(weights: Mapping[str, float] | None, modalities: Sequence[str], owner: str,
+                       positive: bool = False) -> list[float]:
+    """Per-modality weights divided by their sum, in the order of ``modalities`` (None: equal weights).
+
+    Each weight must be a finite number >= 0 (> 0 with ``positive``), with at least one above 0,
+    and ``weights`` must name exactly ``modalities``.
+    """
+    if weights is None:
+        return [1.0 / len(modalities)] * len(modalities)
+    if set(weights) != set(modalities):
+        raise ValueError(f"{owner}: weights must have exactly the modalities {list(modalities)}, got {list(weights)}")
+    for modality, weight in weights.items():
+        valid = isinstance(weight, numbers.Real) and math.isfinite(weight) and (weight > 0 if positive else weight >= 0)
+        if not valid:
+            wanted = "a positive finite number" if positive else "a finite number >= 0"
+            raise ValueError(f"{owner}: weights[{modality!r}] must be {wanted}, got {weight!r}")
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError(f"{owner}: at least one weight must be positive, got {dict(weights)}")
+    return [weights[m] / total for m in modalities]

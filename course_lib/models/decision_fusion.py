@@ -16,13 +16,12 @@ averaged logits), the models here are trained on their own and only their decisi
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
-from course_lib.models.checks import check_shape
+from course_lib.models.checks import check_shape, normalised_weights
 
 RULES = ("mean", "product")
 
@@ -30,21 +29,6 @@ RULES = ("mean", "product")
 def _check_rule(rule: str, owner: str) -> None:
     if rule not in RULES:
         raise ValueError(f"{owner}: rule must be one of {RULES}, got {rule!r}")
-
-
-def normalised_weights(weights: Mapping[str, float] | None, modalities: tuple[str, ...], owner: str) -> Tensor:
-    """{modality: weight > 0} (or None: equal) -> a (M,) tensor in the order of ``modalities``, summing to one."""
-    if weights is None:
-        return torch.full((len(modalities),), 1.0 / len(modalities))
-    if set(weights) != set(modalities):
-        raise ValueError(f"{owner}: weights must have exactly the modalities {list(modalities)}, got {list(weights)}")
-    for modality, weight in weights.items():
-        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-            raise ValueError(f"{owner}: weights[{modality!r}] must be a finite number >= 0, got {weight!r}")
-    total = sum(weights.values())
-    if total <= 0:
-        raise ValueError(f"{owner}: at least one weight must be positive, got {dict(weights)}")
-    return torch.tensor([weights[m] / total for m in modalities], dtype=torch.float32)
 
 
 def combine_log_probabilities(log_probs: Mapping[str, Tensor], weights: Tensor, rule: str = "mean") -> Tensor:
@@ -84,11 +68,11 @@ class DecisionFusion(nn.Module):
         self.models = nn.ModuleDict(dict(models))
         self.modalities = tuple(models)
         self.rule = rule
-        self.register_buffer("weights", normalised_weights(weights, self.modalities, "DecisionFusion"))
+        self.register_buffer("weights", torch.tensor(normalised_weights(weights, self.modalities, "DecisionFusion")))
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
         """Replace the weights (normalised to sum to one)."""
-        self.weights.copy_(normalised_weights(weights, self.modalities, "DecisionFusion"))
+        self.weights.copy_(torch.tensor(normalised_weights(weights, self.modalities, "DecisionFusion")))
 
     def modality_weights(self) -> dict[str, float]:
         """The current weight of each modality (they sum to one)."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from course_lib.models.checks import normalised_weights
 from course_lib.models.fusion_base import Fusion
 
 
@@ -61,27 +62,12 @@ class LateFusion(Fusion):
         self.classifiers = nn.ModuleDict(
             {m: nn.Linear(d, num_classes) for m, d in self.dims.items()}
         )
-        log_weights = torch.tensor([math.log(w) for w in self._normalised(weights)])
+        normalised = normalised_weights(weights, self.modalities, "LateFusion", positive=True)
+        log_weights = torch.tensor([math.log(w) for w in normalised])
         if learn_weights:
             self.log_weights = nn.Parameter(log_weights)
         else:
             self.register_buffer("log_weights", log_weights)
-
-    def _normalised(self, weights: Mapping[str, float] | None) -> list[float]:
-        if weights is None:
-            return [1.0 / len(self.modalities)] * len(self.modalities)
-        if set(weights) != set(self.modalities):
-            raise ValueError(
-                f"LateFusion: weights must have exactly the modalities {list(self.modalities)}, "
-                f"got {list(weights)}"
-            )
-        for modality, weight in weights.items():
-            if not weight > 0:
-                raise ValueError(
-                    f"LateFusion: weights[{modality!r}] must be positive, got {weight!r}"
-                )
-        total = sum(weights.values())
-        return [weights[m] / total for m in self.modalities]
 
     def modality_weights(self) -> dict[str, float]:
         """The current weight of each modality's logits (they sum to one)."""
