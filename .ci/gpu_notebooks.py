@@ -46,7 +46,7 @@ def device_name(device: str) -> str:
 def run_notebook(path: Path, fast: bool, device: str, log_dir: Path) -> dict:
     """Run one notebook under nbval; return its name, exit status, seconds and training devices."""
     log = log_dir / f"{path.stem}.devices"
-    env = {**os.environ, "COURSE_FAST": "1" if fast else "0", "COURSE_DEVICE": device,
+    env = {**os.environ, "COURSE_FAST": "1" if fast else "0", "COURSE_DEVICE": device, "COURSE_STRICT_CHECKS": "1",
            "COURSE_DEVICE_LOG": str(log), "MPLBACKEND": "Agg"}
     start = time.perf_counter()
     status = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",

@@ -1,4 +1,4 @@
-"""Shared pytest settings: a non-interactive plotting backend and few CPU threads."""
+"""Shared pytest settings: a non-interactive plotting backend, few CPU threads, lenient exercise checks."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -16,3 +16,10 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(autouse=True)
+def _lenient_checks(monkeypatch: pytest.MonkeyPatch):
+    """Exercise checks answer "not yet" without raising, as for a learner (test.sh sets strict mode for the notebooks)."""
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
