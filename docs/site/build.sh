@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 python=${PYTHON:-.venv/bin/python}
 out=${1:-docs/site/_build}
 
-rm -rf "$out"                  # a clean build, so that no warning hides in a cached page
+rm -rf "$out/html" "$out/doctrees"   # a clean build, so that no warning hides in a cached page
 start=$SECONDS
 "$python" -m sphinx -b html -c docs/site -d "$out/doctrees" -W --keep-going -q . "$out/html"
 "$python" docs/site/check_site.py "$out/html"
