@@ -18,6 +18,8 @@ start=$SECONDS
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
 .venv/bin/python -m pip install --quiet --no-deps -e .
+# The course's JupyterLab settings (no news pop-up), read from the environment's settings folder.
+mkdir -p .venv/share/jupyter/lab/settings && cp jupyter/overrides.json .venv/share/jupyter/lab/settings/overrides.json
 .venv/bin/python -c "import course_lib, torch; print(f'course_lib {course_lib.__version__} with torch {torch.__version__} is ready')"
 echo "setup took $((SECONDS - start)) s"
 
