@@ -33,12 +33,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from report import write_report
 
 from course_lib import config
 from course_lib.data import av_digits
 from course_lib.data import sort_of_clevr as soc
 from course_lib.experiments import contrastive as con
+
+from report import write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ZERO_SHOT_MARGIN_POINTS = 5.0
@@ -180,7 +181,8 @@ def markdown(report: dict) -> str:
         target = report["targets"].get("zero_shot")
         if target:
             lines += ["", f"Supervised image-only model of notebook 03 (trained on the digit labels, "
-                          f"`fusion_av_digits.md`, median of its seeds): {100 * target['reference']:.1f} %. Zero-shot (pairs only) minus it: "
+                          f"`fusion_av_digits.md`, median of its seeds): {100 * target['reference']:.1f} %. "
+                          f"Zero-shot (pairs only) minus it: "
                           f"**{target['gap_points']:+.1f} points** (target: no more than {ZERO_SHOT_MARGIN_POINTS:.0f} "
                           f"below; {verdict(target)})."]
     caps = [r for r in report["rows"] if r["pair"] == "image-caption"]
@@ -199,13 +201,15 @@ def markdown(report: dict) -> str:
         ]
         for r in caps:
             cells = " | ".join(f"{100 * r[m]:.1f} %" for m in CAPTION_METRICS)
-            lines.append(f"| {r['name']} | {con.IMAGE_TOWERS[r['image_tower']]} | {cells} | {pct(r['caption_to_image_R@1_per_seed'])} | "
+            lines.append(f"| {r['name']} | {con.IMAGE_TOWERS[r['image_tower']]} | {cells} | "
+                         f"{pct(r['caption_to_image_R@1_per_seed'])} | "
                          f"{pct(r['image_to_caption_R@1_per_seed'])} | {r['trainable_parameters']:,} | {r['seconds']:.0f} |")
         target = report["targets"].get("caption_to_image_R@1")
         if target:
             lines += ["", f"Best caption -> image Recall@1 ({con.TEXT_TOWERS[target['best']]}, "
                           f"{con.IMAGE_TOWERS[target['image_tower']]}): "
-                          f"**{100 * target['median']:.1f} %** (target: at least {100 * target['target']:.0f} %; {verdict(target)})."]
+                          f"**{100 * target['median']:.1f} %** (target: at least {100 * target['target']:.0f} %; "
+                          f"{verdict(target)})."]
     merged = " (the sum of its parts, run side by side)" if report.get("merged_from") else ""
     lines += ["", f"Total benchmark time: {report['total_seconds']:.0f} s{merged}."]
     return "\n".join(lines) + "\n"

@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 
 from course_lib import config
 from course_lib.data import av_digits
+
 from report import write_report
 
 

@@ -25,7 +25,7 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
+from functools import partial
 
 import cv2
 import numpy as np
@@ -38,6 +38,7 @@ from sklearn.preprocessing import StandardScaler
 from course_lib import config
 from course_lib.data import av_digits_video as avv
 from course_lib.data.cache import ARRAYS_FILE, MANIFEST_FILE, cache_dir
+
 from report import write_report
 
 RESULTS = config.ROOT / "benchmarks" / "results"
@@ -188,7 +189,7 @@ def run(fast: bool) -> dict:
     rows, probabilities = [], {}
     for modality, name, task in experiments:
         x = features[name]
-        proba, fit_seconds = timed(lambda: fit_predict(x[train], arrays[task][train], x[test]))
+        proba, fit_seconds = timed(partial(fit_predict, x[train], arrays[task][train], x[test]))
         probabilities[(name, task)] = proba
         row = {"modality": modality, "features": name, "task": task, "seconds": fit_seconds + seconds[name]}
         rows.append({**row, **scores(proba.argmax(axis=1), arrays[task][test], arrays["degraded"][test])})

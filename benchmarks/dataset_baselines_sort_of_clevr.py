@@ -36,6 +36,7 @@ from torch import nn
 from course_lib import config
 from course_lib.data import sort_of_clevr as soc
 from course_lib.data.text import Vocabulary, tokenize
+
 from report import write_report
 
 PIXELS = 25  # side of the downsampled image fed to the MLPs

@@ -34,6 +34,7 @@ import torch
 from course_lib import config
 from course_lib.data import av_digits
 from course_lib.experiments import av_digits_fusion as avf
+
 from report import write_report
 
 TARGET_POINTS = 10.0

@@ -38,6 +38,7 @@ import torch
 from nbclient import NotebookClient
 
 from course_lib import config
+
 from report import write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -36,8 +36,8 @@ def _check(similarity: Tensor, relevant: Tensor) -> None:
         raise ValueError(f"similarity must be a (Q, N) tensor, got "
                          f"{tuple(similarity.shape) if isinstance(similarity, Tensor) else type(similarity).__name__}")
     if not isinstance(relevant, Tensor) or relevant.shape != similarity.shape or relevant.dtype != torch.bool:
-        raise ValueError(f"relevant must be a bool tensor of the similarity's shape {tuple(similarity.shape)}, got "
-                         f"{(tuple(relevant.shape), relevant.dtype) if isinstance(relevant, Tensor) else type(relevant).__name__}")
+        got = (tuple(relevant.shape), relevant.dtype) if isinstance(relevant, Tensor) else type(relevant).__name__
+        raise ValueError(f"relevant must be a bool tensor of the similarity's shape {tuple(similarity.shape)}, got {got}")
     empty = int((~relevant.any(dim=1)).sum())
     if empty:
         raise ValueError(f"{empty} of {len(relevant)} queries have no relevant item; every query needs at least one")

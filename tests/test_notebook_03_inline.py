@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from notebook_cells import inline_fixture
-
 from course_lib.data.tensors import tensor_loader
 from course_lib.models import ConcatFusion, GatedFusion, LateFusion, LowRankFusion, TensorFusion
 from course_lib.train import fit
+
+from notebook_cells import inline_fixture
 
 DIMS = {"image": 6, "audio": 5}
 OUT_DIM = 7

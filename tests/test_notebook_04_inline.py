@@ -11,12 +11,10 @@ import numpy as np
 import pytest
 from skimage.feature import local_binary_pattern
 
-from notebook_cells import inline_fixture
-
 from course_lib.data.mnist import load_mnist
 from course_lib.features.image import BagOfVisualWords, lbp_codes
 
-
+from notebook_cells import inline_fixture
 
 inline = inline_fixture("04_image_features.ipynb")
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from notebook_cells import inline_fixture
-
 from course_lib.data.text import pad_sequences
 from course_lib.features.text_encoder import mean_pool
 from course_lib.models.text_encoders import MeanEmbedding
+
+from notebook_cells import inline_fixture
 
 SENTENCES = [
     "What shape is the red object?",

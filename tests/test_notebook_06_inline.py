@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch
 
-from notebook_cells import inline_fixture
-
 from course_lib.models import CrossModalAttention
 from course_lib.models.film import film
+
+from notebook_cells import inline_fixture
 
 inline = inline_fixture("06_image_text_fusion.ipynb")
 

@@ -6,7 +6,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.exercises.student_edition import BEGIN, END, STUDENT_LINE, strip_solution, student_notebook, write_edition
+from course_lib.exercises.student_edition import (
+    BEGIN,
+    END,
+    STUDENT_LINE,
+    strip_solution,
+    student_notebook,
+    write_edition,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -78,7 +78,8 @@ def test_works_as_the_text_encoder_of_a_multimodal_model():
         (torch.tensor([[1.0, 2.0]]), None, TypeError, "integer tensor"),
         (torch.tensor([[1, VOCAB]]), None, ValueError, r"\[0, 12\).*from 1 to 12"),
         (torch.tensor([[1, -1]]), None, ValueError, r"\[0, 12\)"),
-        (torch.tensor([[1, 2]]), torch.tensor([[True, True, False]]), ValueError, r"text mask must have shape \(1, 2\), got \(1, 3\)"),
+        (torch.tensor([[1, 2]]), torch.tensor([[True, True, False]]), ValueError,
+         r"text mask must have shape \(1, 2\), got \(1, 3\)"),
         (torch.tensor([[1, 2]]), torch.tensor([[1, 1]]), TypeError, "bool"),
     ],
 )

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 #: notebook number -> exercise numbers that have a check, filled in as the modules are imported.
 REGISTRY: dict[str, list[int]] = {}

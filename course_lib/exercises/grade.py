@@ -18,10 +18,10 @@ import json
 import os
 import pkgutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import nbformat
 from nbclient import NotebookClient

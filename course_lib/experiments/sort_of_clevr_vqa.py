@@ -41,8 +41,8 @@ from torch.utils.data import DataLoader
 
 from course_lib import config
 from course_lib.data import sort_of_clevr as soc
-from course_lib.data.text import Vocabulary, pad_sequences
 from course_lib.data.tensors import tensor_loader
+from course_lib.data.text import Vocabulary, pad_sequences
 from course_lib.experiments.common import MethodResult, group_accuracy
 from course_lib.metrics import accuracy, classification_report
 from course_lib.models.autoencoders import VQAAutoencoder

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -80,7 +80,7 @@ def model_dir() -> Path:
     return folder
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_text_encoder(device: str = "cpu") -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """The tokenizer and the model in eval mode on ``device``, loaded once per process
     from :func:`model_dir` (so a later change of ``COURSE_MINILM_DIR`` needs ``load_text_encoder.cache_clear()``)."""

@@ -182,7 +182,8 @@ class TemporalAttentionFusion(nn.Module):
 class AlignedConcatFusion(nn.Module):
     """Step-by-step fusion: resample every sequence to one length, concatenate per step.
 
-    ``{m: (B, T_m, D_m)}`` -> ``(B, T, sum_m D_m)`` with ``T`` the first modality's ``T_m``. Longer sequences are averaged down (``F.adaptive_avg_pool1d``), so
+    ``{m: (B, T_m, D_m)}`` -> ``(B, T, sum_m D_m)`` with ``T`` the first modality's ``T_m``. Longer
+    sequences are averaged down (``F.adaptive_avg_pool1d``), so
     step ``t`` of every modality covers the same moment of the clip; a temporal model after
     it can then compare the modalities moment by moment (audio-visual synchrony).
     """

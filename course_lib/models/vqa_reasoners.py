@@ -21,9 +21,9 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.models.attention import CrossModalAttention
+from course_lib.models.blocks import mlp
 from course_lib.models.coordinates import coordinate_grid
 from course_lib.models.film import FiLMBlock
-from course_lib.models.blocks import mlp
 from course_lib.models.relational import RelationalReasoner
 from course_lib.models.vqa_encoders import QUESTION_DIM
 
