@@ -21,32 +21,32 @@ def exercise_2(mean: float) -> None:
 
 
 def test_pass_prints_and_returns_true(capsys: pytest.CaptureFixture[str]) -> None:
-    assert exercise_1(6) is True
+    assert exercise_1(6)
     assert capsys.readouterr().out == "Exercise 1: passed. 6 it is.\n"
 
 
 def test_wrong_answer_says_what_is_wrong(capsys: pytest.CaptureFixture[str]) -> None:
-    assert exercise_1(5) is False
+    assert not exercise_1(5)
     out = capsys.readouterr().out
     assert out.startswith("Exercise 1: not yet.") and "total is 5" in out and "Hint" in out
 
 
 def test_missing_answer_is_not_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert exercise_2(None) is False
+    assert not exercise_2(None)
     assert "no answer yet" in capsys.readouterr().out
 
 
 def test_close_rejects_non_numbers_and_far_values(capsys: pytest.CaptureFixture[str]) -> None:
-    assert exercise_2(2.0005) is True
-    assert exercise_2(2.1) is False
-    assert exercise_2("two") is False
+    assert exercise_2(2.0005)
+    assert not exercise_2(2.1)
+    assert not exercise_2("two")
     out = capsys.readouterr().out
     assert "expected 2" in out and "should be a number, got str" in out
 
 
 def test_strict_mode_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    assert exercise_1(6) is True
+    assert exercise_1(6)
     with pytest.raises(AssertionError, match="notebook 97, exercise 1: total is 5"):
         exercise_1(5)
 
@@ -73,3 +73,13 @@ def test_registry_and_bad_registrations() -> None:
 def test_not_yet_is_an_exception() -> None:
     with pytest.raises(NotYet):
         require(False, "no")
+
+
+def test_the_returned_verdict_shows_nothing_in_a_notebook(capsys: pytest.CaptureFixture[str]) -> None:
+    """A check cell shows the printed line only, not the returned verdict as ``Out[..]: True``."""
+    from IPython.core.formatters import DisplayFormatter
+
+    verdict = exercise_1(6)
+    capsys.readouterr()
+    assert (verdict.notebook, verdict.exercise, verdict.passed) == ("97", 1, True)
+    assert DisplayFormatter().format(verdict) == ({}, {})

@@ -2,7 +2,7 @@
 
 A check is a function decorated with :func:`exercise`. It returns ``None`` or a short success message
 when the answer is right, and raises :class:`NotYet` with what is wrong and a hint when it is not.
-The decorator turns that into a printed verdict and a boolean, so a wrong answer never stops the notebook.
+The decorator turns that into a printed verdict, so a wrong answer never stops the notebook.
 
 Environment variables:
     COURSE_STRICT_CHECKS=1   a "not yet" raises ``AssertionError`` (the instructor's notebooks under test).
@@ -27,10 +27,18 @@ class NotYet(Exception):
 
 @dataclass(frozen=True)
 class Verdict:
+    """What a check returns: true when the answer passed. It shows nothing in a notebook (the check printed it)."""
+
     notebook: str
     exercise: int
     passed: bool
     message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def _ipython_display_(self) -> None:
+        pass
 
 
 def strict() -> bool:
@@ -45,24 +53,24 @@ def _record(verdict: Verdict) -> None:
             log.write(json.dumps(asdict(verdict)) + "\n")
 
 
-def exercise(notebook: str, number: int) -> Callable[[Callable[..., str | None]], Callable[..., bool]]:
+def exercise(notebook: str, number: int) -> Callable[[Callable[..., str | None]], Callable[..., Verdict]]:
     """Register ``fn`` as the check of exercise ``number`` of notebook ``notebook`` (e.g. ``"03"``).
 
-    The wrapped check returns True when the answer passes and False otherwise, after printing the verdict.
+    The wrapped check prints the verdict and returns it (a :class:`Verdict`, true when the answer passed).
     An answer still set to ``None`` (the student edition's starting value) gets "not yet: no answer".
     """
     if not (len(notebook) == 2 and notebook.isdigit()) or number < 1:
         raise ValueError(f"exercise(notebook, number) needs a two-digit notebook like '03' and a number >= 1, "
                          f"got {notebook!r}, {number!r}")
 
-    def decorate(fn: Callable[..., str | None]) -> Callable[..., bool]:
+    def decorate(fn: Callable[..., str | None]) -> Callable[..., Verdict]:
         REGISTRY.setdefault(notebook, [])
         if number in REGISTRY[notebook]:
             raise ValueError(f"notebook {notebook} already has a check for exercise {number}")
         REGISTRY[notebook].append(number)
 
         @functools.wraps(fn)
-        def check(*answers: Any, **named: Any) -> bool:
+        def check(*answers: Any, **named: Any) -> Verdict:
             try:
                 if any(a is None for a in (*answers, *named.values())):
                     raise NotYet("no answer yet: replace None with your answer and run the cell again.")
@@ -74,7 +82,7 @@ def exercise(notebook: str, number: int) -> Callable[[Callable[..., str | None]]
             print(f"Exercise {number}: {'passed' if passed else 'not yet'}." + (f" {message}" if message else ""))
             if not passed and strict():
                 raise AssertionError(f"notebook {notebook}, exercise {number}: {message}")
-            return passed
+            return verdict
 
         check.notebook, check.number = notebook, number  # type: ignore[attr-defined]
         return check
