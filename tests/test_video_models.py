@@ -155,3 +155,13 @@ def test_models_are_deterministic_under_a_seed():
         model = R2Plus1dClassifier(num_classes=3, widths=(4, 8)).eval()
         outputs.append(model({"video": clips()}))
     torch.testing.assert_close(outputs[0], outputs[1])
+
+
+def test_basic_block_reuses_the_first_convolutions_mid_width():
+    # torchvision's BasicBlock applies the rule to (inplanes -> planes) once and reuses M for conv2
+    block = R2Plus1dClassifier(num_classes=8, widths=(8, 16), conv="2+1d").blocks[1]
+    conv1, conv2 = block.conv1[0], block.conv2[0]
+    assert conv1[0].out_channels == conv2[0].out_channels == mid_channels(8, 16) == 28
+    assert (conv2[0].in_channels, conv2[3].out_channels) == (16, 16) and mid_channels(16, 16) == 36
+    weights = sum(m.weight.numel() for m in conv2.modules() if isinstance(m, nn.Conv3d))
+    assert weights == 16 * 28 * 9 + 28 * 16 * 3 == 5376 < Conv3DSimple(16, 16).weight.numel() == 6912

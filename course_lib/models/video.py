@@ -37,8 +37,10 @@ def mid_channels(in_channels: int, out_channels: int, kernel_size: int = 3) -> i
 
     ``M = floor(t d^2 N_in N_out / (d^2 N_in + t N_out))`` with ``t = d = kernel_size``
     gives the (2+1)D pair ``N_in -> M`` (1 x d x d) and ``M -> N_out`` (t x 1 x 1) about as
-    many weights as one full t x d x d convolution ``N_in -> N_out`` (Tran et al. 2018);
-    torchvision's ``BasicBlock`` uses the same rule.
+    many weights as one full t x d x d convolution ``N_in -> N_out`` (Tran et al. 2018).
+    torchvision's ``BasicBlock(inplanes, planes, ...)`` computes ``M`` once with this rule for
+    ``inplanes -> planes`` and uses it for both of its convolutions, so when the two widths differ
+    its second convolution (``planes -> planes``) gets a smaller ``M`` than the rule would give it.
     """
     if in_channels < 1 or out_channels < 1 or kernel_size < 1:
         raise ValueError(
