@@ -111,11 +111,13 @@ def load_features(fast: bool | None = None, n_mels: int = N_MELS, hop_length: in
     """Load AV-Digits (generated on first use) and compute its log-mel spectrograms once.
 
     ``fast=None`` follows ``COURSE_FAST``. ``arrays`` (from ``av_digits.generate`` with
-    other parameters, say) replaces the cached dataset. ``snr_db`` is each clip's
-    speech-to-noise ratio in decibels, a continuous target for regression.
+    other parameters, say) replaces the cached dataset; a split name of ``arrays["split"]``
+    beyond train, val and test (say ``"calib"``) becomes a split of its own. ``snr_db`` is
+    each clip's speech-to-noise ratio in decibels, a continuous target for regression.
     """
     arrays = av_digits.load_arrays(fast=fast) if arrays is None else arrays
-    members = {split: np.flatnonzero(arrays["split"] == split) for split in av_digits.SPLITS}
+    names = dict.fromkeys([*av_digits.SPLITS, *(str(split) for split in np.unique(arrays["split"]))])
+    members = {split: np.flatnonzero(arrays["split"] == split) for split in names}
     frontend = NormalizedLogMel(n_mels, hop_length)
     frontend.fit(arrays["audio"][members["train"]])
     splits = {}
