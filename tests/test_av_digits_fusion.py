@@ -141,3 +141,20 @@ def test_decision_methods_reuse_the_unimodal_models_they_are_given(tiny_features
     assert again.row["accuracy"] == average.row["accuracy"]
     with pytest.raises(ValueError, match="missing"):
         avf.combine_decisions("late_average", {"image": unimodal["image"]}, tiny_features)
+
+
+def test_a_split_beyond_train_val_test_becomes_its_own_split():
+    """Notebook 10 holds voices out as a "calib" split: its clips are kept apart, normalised like the rest."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n = 40
+    split = np.array(["train"] * 20 + ["val"] * 6 + ["calib"] * 8 + ["test"] * 6)
+    arrays = {"image": rng.random((n, 1, 28, 28), dtype=np.float32),
+              "audio": (rng.standard_normal((n, 16_000)) * 3000).astype(np.int16),
+              "label": np.arange(n) % avf.NUM_CLASSES, "snr_db": np.zeros(n, dtype=np.float32), "split": split}
+    features = avf.load_features(arrays=arrays)
+    assert {name: len(features.splits[name]["label"]) for name in ("train", "val", "calib", "test")} == {
+        "train": 20, "val": 6, "calib": 8, "test": 6}
+    calib = np.flatnonzero(split == "calib")
+    assert np.array_equal(features.splits["calib"]["label"].numpy(), arrays["label"][calib])
