@@ -13,8 +13,9 @@ dataset is needed. For each precision and batch size it times
   ``torch.amp.GradScaler``; the weights and the optimizer stay in float32 in every row);
 
 each the median of ``--repeats`` timed calls after ``--warmup`` untimed ones (and two seconds of
-untimed work before the first row), every call ending with ``torch.cuda.synchronize()`` on a GPU. The last column is the largest absolute difference of the
-logits (largest batch, eval mode) from full float32 (TF32 off).
+untimed work before the first row), every call ending with ``torch.cuda.synchronize()`` on a GPU.
+The last column is the largest absolute difference of the logits (largest batch, eval mode) from full
+float32 (TF32 off).
 
 Precisions on a GPU: float32 with TF32 off, float32 with PyTorch's defaults (TF32 allowed for cuDNN
 convolutions, not for matrix products), float32 with TF32 on for both, bfloat16 and float16 autocast.
@@ -32,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -163,11 +165,11 @@ def measure(device: torch.device, precisions: tuple[Precision, ...], batch_sizes
         difference = (inference_step(model, largest, precision, device) - reference).abs().max().item()
         for batch_size in batch_sizes:
             batch = synthetic_batch(batch_size, device)
-            infer = synchronized(lambda: inference_step(model, batch, precision, device), device)
+            infer = synchronized(partial(inference_step, model, batch, precision, device), device)
             trained = copy.deepcopy(model).train()
             optimizer = torch.optim.Adam(trained.parameters(), lr=avf.LEARNING_RATES["adam"])
             scaler = torch.amp.GradScaler(device.type, enabled=precision.autocast == torch.float16)
-            train = synchronized(lambda: training_step(trained, optimizer, scaler, batch, precision, device), device)
+            train = synchronized(partial(training_step, trained, optimizer, scaler, batch, precision, device), device)
             rows.append({"precision": precision.name, "batch_size": batch_size,
                          "inference_ms": 1e3 * median_latency(infer, repeats, warmup),
                          "train_step_ms": 1e3 * median_latency(train, repeats, warmup),

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from notebook_cells import inline_fixture
 from torch import nn
 
 from course_lib.models.contrastive import (
@@ -17,6 +16,8 @@ from course_lib.models.contrastive import (
     contrastive_loss,
     same_label_mask,
 )
+
+from notebook_cells import inline_fixture
 
 inline = inline_fixture("11_contrastive_alignment_and_retrieval.ipynb")
 

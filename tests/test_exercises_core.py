@@ -83,3 +83,14 @@ def test_the_returned_verdict_shows_nothing_in_a_notebook(capsys: pytest.Capture
     capsys.readouterr()
     assert (verdict.notebook, verdict.exercise, verdict.passed) == ("97", 1, True)
     assert DisplayFormatter().format(verdict) == ({}, {})
+
+
+def test_describe_names_shape_and_dtype() -> None:
+    import numpy as np
+    import torch
+
+    from course_lib.exercises.core import describe
+
+    assert describe(torch.zeros(2, 3)) == "a Tensor of shape (2, 3) and dtype torch.float32"
+    assert describe(np.zeros(4, dtype=np.int64)) == "a ndarray of shape (4,) and dtype int64"
+    assert describe([1, 2]) == "a list"

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from notebook_cells import inline_fixture
 from sklearn.preprocessing import MinMaxScaler as SklearnMinMaxScaler
 
 from course_lib.data.transforms import MinMaxScaler
+
+from notebook_cells import inline_fixture
 
 inline = inline_fixture("02_preprocessing_and_augmentation.ipynb")
 

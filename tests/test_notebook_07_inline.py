@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from notebook_cells import inline_fixture
-
 from course_lib.features.audio import frames, stft
+
+from notebook_cells import inline_fixture
 
 SETTINGS = [(200, 80), (256, 64), (255, 100)]
 

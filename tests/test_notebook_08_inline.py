@@ -11,11 +11,9 @@ import pytest
 import torch
 from torchvision.models.video.resnet import Conv2Plus1D
 
-from notebook_cells import inline_fixture
-
 from course_lib.models.video import FrameEncoder, mid_channels
 
-
+from notebook_cells import inline_fixture
 
 inline = inline_fixture("08_video_features.ipynb")
 

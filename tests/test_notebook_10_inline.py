@@ -7,11 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from notebook_cells import inline_fixture
-
 from course_lib.calibration import expected_calibration_error
 
-
+from notebook_cells import inline_fixture
 
 inline = inline_fixture("10_robustness_evaluation_deployment.ipynb")
 

@@ -3,9 +3,9 @@
 A title cell ``# NN · Title`` whose number matches the file name, then the
 headings "What you will learn", "Prerequisites" and "Run time" (a table with
 CPU fast, CPU full and GPU), a first code cell that seeds and picks the device,
-the teaching sections, "Exercises" with at least one revealable solution,
-"Summary" and "Further reading". A solution is a ``<details><summary>Solution</summary>`` block
-or a code cell of the Exercises section tagged ``solution`` (hidden, executed with the rest). Stored outputs come from a clean
+the teaching sections, "Exercises" (the checks' import, then per exercise a hidden solution cell
+tagged ``solution`` with nbgrader's solution markers and a check cell), "Summary" and "Further reading".
+Stored outputs come from a clean
 Restart & Run All: no errors, execution counts 1, 2, 3, ... in cell order.
 """
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from course_lib.exercises.grade import exercises_by_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -103,37 +105,50 @@ def test_run_time_table(path: Path) -> None:
     assert "|" in text, f"{path.name}: the Run time section must hold a markdown table"
 
 
-def _solution_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    """Code cells tagged ``solution`` between the "Exercises" heading and the next level-2 heading."""
+def _exercise_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """Code cells between the "Exercises" heading and the next level-2 heading."""
     cells, inside = [], False
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             for match in re.finditer(r"^## (.+?)\s*$", cell.source, re.M):
                 inside = match.group(1) == "Exercises"
-        elif inside and "solution" in cell.metadata.get("tags", []):
+        elif inside:
             cells.append(cell)
     return cells
 
 
+def _tagged(cell: nbformat.NotebookNode, tag: str) -> bool:
+    return tag in cell.metadata.get("tags", [])
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_exercises_have_solutions(path: Path) -> None:
+def test_exercises_are_solution_and_check_pairs(path: Path) -> None:
+    """The Exercises section: the checks' import, then per exercise a hidden solution cell and its check cell."""
     nb = _read(path)
-    text = _markdown_sections(nb)["Exercises"]
-    assert SOLUTION.search(text) or _solution_cells(nb), (
-        f"{path.name}: the Exercises section needs a <details><summary>Solution</summary> block "
-        "or a code cell tagged 'solution'"
-    )
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_solution_cells_are_hidden_and_check_themselves(path: Path) -> None:
-    for cell in _solution_cells(_read(path)):
-        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, (
-            f"{path.name}: a solution cell must be hidden (metadata jupyter.source_hidden = true)"
-        )
-        assert "assert " in cell.source or "check" in cell.source, (
-            f"{path.name}: a solution cell must end in a check (an assert or a check function)"
-        )
+    number = path.name[:2]
+    assert not SOLUTION.search(_markdown_sections(nb)["Exercises"]), (
+        f"{path.name}: solutions are code cells tagged 'solution', not <details> blocks")
+    cells = _exercise_cells(nb)
+    assert cells and cells[0].source.strip() == f"from course_lib.exercises import nb{number} as check", (
+        f"{path.name}: the first code cell of Exercises must be 'from course_lib.exercises import nb{number} as check'")
+    pairs = cells[1:]
+    assert pairs and len(pairs) % 2 == 0, f"{path.name}: after the import, exercises come as (solution, check) cell pairs"
+    for k, (solution, check) in enumerate(zip(pairs[::2], pairs[1::2]), start=1):
+        where = f"{path.name}, exercise {k}"
+        assert _tagged(solution, "solution") and _tagged(check, "check"), f"{where}: a 'solution' cell then a 'check' cell"
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, f"{where}: hide the solution cell"
+        assert solution.metadata.get("nbgrader", {}).get("grade_id") == f"exercise_{k}", f"{where}: nbgrader grade_id"
+        assert check.metadata.get("nbgrader", {}).get("grade_id") == f"check_{k}", f"{where}: nbgrader grade_id"
+        lines = [line.strip() for line in solution.source.splitlines()]
+        assert "### BEGIN SOLUTION" in lines and "### END SOLUTION" in lines, f"{where}: solution markers"
+        stubs = lines[: lines.index("### BEGIN SOLUTION")]
+        assert stubs and all(re.match(r"^\w+ = None\b", line) for line in stubs if not line.startswith("#")), (
+            f"{where}: the solution cell starts with stubs 'name = None  # what it holds'")
+        assert re.fullmatch(rf"check\.exercise_{k}\(.*\)", check.source.strip(), re.S), (
+            f"{where}: the check cell calls check.exercise_{k}(...)")
+    checks = exercises_by_notebook().get(number, [])
+    assert checks == list(range(1, len(pairs) // 2 + 1)), (
+        f"{path.name}: {len(pairs) // 2} exercises, but course_lib/exercises/nb{number}.py checks {checks}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

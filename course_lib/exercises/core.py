@@ -90,6 +90,13 @@ def exercise(notebook: str, number: int) -> Callable[[Callable[..., str | None]]
     return decorate
 
 
+def describe(value: Any) -> str:
+    """A short description of an answer for a message: its shape and dtype for a tensor or array, else its type."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"a {type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"a {type(value).__name__}"
+
+
 def require(condition: bool, message: str) -> None:
     """Raise :class:`NotYet` with ``message`` unless ``condition`` holds."""
     if not condition:

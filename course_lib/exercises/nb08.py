@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from course_lib.exercises.core import NotYet, exercise, require
+from course_lib.exercises.core import NotYet, describe, exercise, require
 
 NUM_MOTIONS = 8
 FRAME_MODELS = ("per-frame CNN + mean", "per-frame CNN + temporal conv", "R(2+1)D")
@@ -88,8 +88,7 @@ def exercise_4(flow_errors: dict) -> str:
 def exercise_5(two_stream_probs: torch.Tensor, two_stream_accuracy: float, labels: torch.Tensor) -> str:
     require(isinstance(two_stream_probs, torch.Tensor) and two_stream_probs.shape == (len(labels), NUM_MOTIONS),
             f"two_stream_probs should be a tensor of shape ({len(labels)}, {NUM_MOTIONS}), one row of class "
-            f"probabilities per test clip, got "
-            f"{tuple(two_stream_probs.shape) if isinstance(two_stream_probs, torch.Tensor) else type(two_stream_probs).__name__}.")
+            f"probabilities per test clip, got {describe(two_stream_probs)}.")
     probs = two_stream_probs.detach().float().cpu()
     if probs.min() < 0 or not torch.allclose(probs.sum(dim=1), torch.ones(len(probs)), atol=1e-4):
         raise NotYet("each row of two_stream_probs should be probabilities that sum to 1. "

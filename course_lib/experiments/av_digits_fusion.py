@@ -21,8 +21,8 @@ training, instead of in every epoch.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +33,8 @@ from torch.utils.data import DataLoader
 from course_lib import config
 from course_lib.data import av_digits
 from course_lib.data.tensors import tensor_loader
-from course_lib.features.audio import NormalizedLogMel, chunked
 from course_lib.experiments.common import MethodResult
+from course_lib.features.audio import NormalizedLogMel, chunked
 from course_lib.metrics import classification_report
 from course_lib.models import (
     AudioEncoder,

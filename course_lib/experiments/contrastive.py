@@ -20,8 +20,8 @@ Two pairs of modalities, each aligned by two towers trained with the symmetric I
   (a fixed front end computed once, like the log-mel of the audio) with an MLP (``"slots"``), or
   learns from the pixels with ``SceneEncoder`` (``"cnn"``, far slower to train); the text tower is
   learned from scratch (``"scratch"``, word and position embeddings read by an MLP) or the frozen
-  pretrained all-MiniLM-L6-v2 with a learned projection (``"locked"``, after "locked-image tuning", Zhai et al. 2022, here with the
-  text side locked). Instance-level retrieval among the held-out scenes::
+  pretrained all-MiniLM-L6-v2 with a learned projection (``"locked"``, after "locked-image tuning",
+  Zhai et al. 2022, here with the text side locked). Instance-level retrieval among the held-out scenes::
 
       data = load_captions()
       result = train_captions(data, "scratch", epochs=CAPTION_EPOCHS, seed=0)

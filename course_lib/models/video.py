@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor, nn
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, Conv3DSimple
 
-from course_lib.models.checks import check_shape, select_modalities
 from course_lib.models.blocks import conv_block
+from course_lib.models.checks import check_shape, select_modalities
 
 TEMPORAL_HEADS: tuple[str, ...] = ("mean", "max", "conv")
 CONVOLUTIONS: tuple[str, ...] = ("2+1d", "3d")
