@@ -3,7 +3,7 @@
     python benchmarks/mixed_precision.py                  # on cuda when available, else on the CPU
     python benchmarks/mixed_precision.py --device cpu --threads 1
 
-The model is notebook 10's: AV-Digits early fusion (``avf.build_model("concat")``) inside
+The model is notebook 10's: AV-Digits intermediate fusion (``avf.build_model("concat")``) inside
 ``ModalityDropoutModel(p=0.3)``, freshly initialized with seed 0. The inputs are synthetic, of
 AV-Digits' shapes (image (B, 1, 28, 28) in [0, 1], normalized log-mel (B, 32, 51)), so that no
 dataset is needed. For each precision and batch size it times
