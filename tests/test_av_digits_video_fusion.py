@@ -56,7 +56,8 @@ def test_spatial_soft_argmax_and_glimpse_find_the_right_place():
     heatmap = torch.full((2, 8, 8), -50.0)
     heatmap[0, 2, 5] = 50.0  # one peak: row 2 (y), column 5 (x)
     heatmap[1, 2, 1] = heatmap[1, 2, 5] = 50.0  # two equal peaks on row 2, columns 1 and 5
-    at = lambda i: (2 * i + 1) / 8 - 1  # pixel centre i of 8 in (-1, 1)
+    def at(i):
+        return (2 * i + 1) / 8 - 1  # pixel centre i of 8 in (-1, 1)
     centres, spread = spatial_soft_argmax(heatmap)
     torch.testing.assert_close(centres, torch.tensor([[at(5), at(2)], [at(3), at(2)]]))
     torch.testing.assert_close(spread, torch.tensor([0.0, at(5) - at(3)]), atol=1e-3, rtol=0)  # halfway between
@@ -96,11 +97,13 @@ def test_every_method_maps_a_batch_to_task_logits(method, tensors):
     model = avf.build_model(method, dim=8)
     batch = {k: tensors.splits["train"][k][:3] for k in ("video", "audio")}
     outputs = model(batch)
-    _, modalities, tasks, _ = avf.METHODS[method]
+    _, modalities, trained_on, _ = avf.METHODS[method]
     assert list(model.modalities) == list(modalities)
-    for task in tasks:
+    assert list(model.heads) == [t for t in trained_on if t in avf.TASKS]
+    for task in model.heads:
         assert outputs[task].shape == (3, avf.TASKS[task])
     assert ("position" in outputs) == ("video" in modalities)
+    assert ("position" in model.targets) == ("position" in trained_on)
     sum(o.sum() for o in outputs.values()).backward()
     for modality in modalities:
         grads = [p.grad for p in model.encoders[modality].parameters() if p.requires_grad]
@@ -110,11 +113,57 @@ def test_every_method_maps_a_batch_to_task_logits(method, tensors):
 def test_modality_dropout_zeroes_whole_clips_of_one_modality():
     torch.manual_seed(0)
     inputs = {"video": torch.ones(200, 2, 3), "audio": torch.ones(200, 4)}
-    out = drop_modalities(inputs, 0.5)
+    out, kept = drop_modalities(inputs, 0.5)
     video_kept, audio_kept = out["video"].flatten(1).all(1), out["audio"].all(1)
     assert (out["video"].flatten(1).sum(1) % 6 == 0).all()  # a clip is either kept whole or zeroed
+    assert torch.equal(kept["video"], video_kept) and torch.equal(kept["audio"], audio_kept)
     assert (video_kept | audio_kept).all()  # never both zeroed
     assert 30 < (~video_kept).sum() < 70 and 30 < (~audio_kept).sum() < 70
+
+
+def test_training_outputs_say_which_clips_kept_each_modality(tensors):
+    model = avf.build_model("late", dim=8)
+    batch = {k: tensors.splits["train"][k][:6] for k in ("video", "audio")}
+    torch.manual_seed(1)
+    outputs = model.train()(batch)
+    assert outputs["video_kept"].shape == outputs["audio_kept"].shape == (6,)
+    assert (outputs["video_kept"] | outputs["audio_kept"]).all()
+    assert "video_kept" not in model.eval()(batch)
+
+
+def test_multitask_loss_skips_the_tasks_of_a_dropped_modality():
+    torch.manual_seed(0)
+    outputs = {"digit": torch.randn(4, 10), "motion": torch.randn(4, 8), "voice": torch.randn(4, 6),
+               "position": torch.randn(4, 16, 2)}
+    targets = {"digit": torch.randint(10, (4,)), "motion": torch.randint(8, (4,)), "voice": torch.randint(6, (4,)),
+               "position": torch.randn(4, 16, 2)}
+    plain = avf.multitask_loss(outputs, targets)
+    ce = torch.nn.functional.cross_entropy
+    expected = (ce(outputs["digit"], targets["digit"]) + ce(outputs["motion"], targets["motion"])
+                + ce(outputs["voice"], targets["voice"])
+                + avf.POSITION_WEIGHT * torch.nn.functional.mse_loss(outputs["position"], targets["position"]))
+    torch.testing.assert_close(plain, expected)
+    video_kept, audio_kept = torch.tensor([True, False, True, True]), torch.tensor([True, True, False, True])
+    masked = avf.multitask_loss({**outputs, "video_kept": video_kept, "audio_kept": audio_kept}, targets)
+    v, a = video_kept, audio_kept
+    expected = (ce(outputs["digit"], targets["digit"]) + ce(outputs["motion"][v], targets["motion"][v])
+                + ce(outputs["voice"][a], targets["voice"][a])
+                + avf.POSITION_WEIGHT * torch.nn.functional.mse_loss(outputs["position"][v], targets["position"][v]))
+    torch.testing.assert_close(masked, expected)
+    # a target the batch does not hold (a single-task model) adds no loss
+    torch.testing.assert_close(avf.multitask_loss(outputs, {"digit": targets["digit"]}),
+                               ce(outputs["digit"], targets["digit"]))
+    # the motion loss of the clip whose video was dropped gets no gradient
+    logits = outputs["motion"].clone().requires_grad_(True)
+    avf.multitask_loss({"motion": logits, "video_kept": video_kept, "audio_kept": audio_kept},
+                       {"motion": targets["motion"]}).backward()
+    assert logits.grad[1].abs().sum() == 0 and logits.grad[0].abs().sum() > 0
+
+
+def test_single_task_models_have_one_loss(tensors):
+    for task, method in avf.SINGLE_TASK.items():
+        model = avf.build_model(method, dim=8)
+        assert list(model.heads) == [task] and model.targets == [task]
 
 
 def test_train_method_row_and_determinism(tensors):
@@ -156,11 +205,35 @@ def test_synchrony_and_autoencoder_train(tensors):
     assert sync["sync_accuracy"] == pytest.approx((logits.argmax(1) == pairs["sync"]).float().mean().item())
     assert sync["tasks"] == ["sync"] and pairs["sync"].tolist() == [1, 0] * (len(pairs["sync"]) // 2)
     result = avf.train_autoencoder(tensors, epochs=1, batch_size=6, dim=8, device=torch.device("cpu"))
-    for key in ("digit_accuracy", "motion_accuracy", "voice_accuracy", "reconstruction", "audio_from_video"):
+    for key in ("digit_accuracy", "motion_accuracy", "voice_accuracy", "video_error", "audio_error", "reconstruction",
+                "audio_from_video", "video_from_audio"):
         assert key in result.row, key
+    assert result.row["reconstruction"] == pytest.approx((result.row["video_error"] + result.row["audio_error"]) / 2)
     outputs = result.model.eval()({k: tensors.splits["test"][k] for k in ("video", "audio")})
     assert outputs["code"].shape == (6, 32) and outputs["video"].shape == (6, 16, 16, 16)
     assert outputs["audio"].shape == tensors.splits["test"]["audio"].shape
+
+
+def test_autoencoder_baseline_is_the_mean_clip(tensors):
+    means = avf.mean_clips(tensors)
+    train = tensors.splits["train"]
+    assert means["video"].shape == (16, 16, 16) and means["audio"].shape == train["audio"].shape[1:]
+    targets = {"video_target": avf.autoencoder_targets(train["video"]), "audio_target": train["audio"]}
+    mean_outputs = {m: means[m].expand_as(targets[f"{m}_target"]) for m in ("video", "audio")}
+    baselines = {m: torch.nn.functional.mse_loss(mean_outputs[m], targets[f"{m}_target"]).item() for m in means}
+    errors = avf.reconstruction_errors(mean_outputs, targets, baselines)
+    assert all(e.item() == pytest.approx(1.0) for e in errors.values())  # the mean clip scores 1
+    perfect = avf.reconstruction_errors({m: targets[f"{m}_target"] for m in means}, targets, baselines)
+    assert all(e.item() == 0 for e in perfect.values())
+    # a code of zeros, with the decoders' last biases zeroed, rebuilds exactly the mean clip
+    encoders = {m: avf.make_encoder(m, dim=8) for m in ("video", "audio")}
+    model = avf.MultimodalAutoencoder(encoders, means).eval()
+    for decoder in model.decoders.values():
+        torch.nn.init.zeros_(decoder[-1].weight)
+        torch.nn.init.zeros_(decoder[-1].bias)
+    outputs = model({k: train[k][:2] for k in ("video", "audio")})
+    torch.testing.assert_close(outputs["video"], means["video"].expand(2, -1, -1, -1))
+    torch.testing.assert_close(outputs["audio"], means["audio"].expand(2, -1, -1))
 
 
 def test_clear_errors(tensors):

@@ -5,7 +5,7 @@ from torch import nn
 
 from course_lib.config import seed_everything
 from course_lib.models import ImageEncoder, MLPEncoder, MultimodalModel, make_fusion, make_head
-from course_lib.models.modality_dropout import ModalityDropout, ModalityDropoutModel
+from course_lib.models.modality_dropout import ModalityDropout, ModalityDropoutModel, drop_modalities
 
 MODALITIES = ("image", "audio", "text")
 BATCH = 4000
@@ -173,3 +173,18 @@ def test_p_zero_trains_like_the_wrapped_model():
 def test_wraps_only_multimodal_models():
     with pytest.raises(TypeError, match="MultimodalModel"):
         ModalityDropoutModel(nn.Linear(3, 2))
+
+
+def test_drop_modalities_zeroes_inputs_and_reports_what_was_kept():
+    torch.manual_seed(0)
+    inputs = {"video": torch.ones(300, 2, 3), "audio": torch.ones(300, 4)}
+    out, kept = drop_modalities(inputs, 0.4)
+    for m, x in out.items():
+        assert x.shape == inputs[m].shape and kept[m].dtype == torch.bool
+        assert torch.equal(x.flatten(1).all(dim=1), kept[m]) and not x[~kept[m]].any()
+    assert (kept["video"] | kept["audio"]).all()
+    assert 0.3 < (~(kept["video"] & kept["audio"])).float().mean() < 0.5  # about 40 % of the clips lose one
+    out, kept = drop_modalities(inputs, 0.0)
+    assert all(k.all() for k in kept.values()) and torch.equal(out["video"], inputs["video"])
+    with pytest.raises(ValueError, match="probability must be in"):
+        drop_modalities(inputs, 1.5)

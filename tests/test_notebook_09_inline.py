@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from notebook_cells import inline_fixture
-
 from course_lib.models import tcn as library
+
+from notebook_cells import inline_fixture
 
 inline = inline_fixture("09_audio_video_fusion.ipynb")
 

@@ -39,13 +39,16 @@ def test_outputs_before_t_ignore_the_input_at_t(t):
     assert not torch.allclose(y2[:, :, t], y[:, :, t])
 
 
-@pytest.mark.parametrize("kernel_size,channels", [(2, [4, 4]), (3, [6, 6, 6]), (5, [4, 4, 4])])
+@pytest.mark.parametrize("kernel_size,channels", [(2, [4, 4]), (3, [6, 6, 6]), (5, [4, 4, 4]), (3, [8] * 4),
+                                                  (3, [8] * 5), (2, [8] * 6), (3, [64] * 4)])
 def test_receptive_field_equals_the_measured_one(kernel_size, channels):
+    # the gradient of the last output is non-zero exactly on the last receptive_field inputs; summed over a
+    # batch, since a ReLU unit that is off for one input passes no gradient for it
     tcn = make_tcn(channels=channels, kernel_size=kernel_size, in_channels=3).eval()
     rf = receptive_field(kernel_size, len(channels))
     assert tcn.receptive_field == rf == 1 + 2 * (kernel_size - 1) * (2 ** len(channels) - 1)
     length = rf + 10
-    x = torch.randn(4, 3, length, requires_grad=True)
+    x = torch.randn(8, 3, length, requires_grad=True)
     tcn(x)[:, :, -1].sum().backward()
     reached = x.grad.abs().sum(dim=(0, 1)) > 0  # (length,)
     expected = torch.zeros(length, dtype=torch.bool)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
@@ -29,8 +31,8 @@ from torch.utils.data import DataLoader
 from course_lib import config
 from course_lib.data import av_digits_video as avdv
 from course_lib.data.tensors import tensor_loader
-from course_lib.features.audio import NormalizedLogMel, chunked
 from course_lib.experiments.common import MethodResult, fit_adamw_cosine, group_accuracy
+from course_lib.features.audio import NormalizedLogMel, chunked
 from course_lib.metrics import accuracy, classification_report
 from course_lib.models.autoencoders import MultimodalAutoencoder
 from course_lib.models.glimpse import GlimpseFrameEncoder
@@ -40,16 +42,26 @@ from course_lib.train import predict, run_summary
 
 #: Task -> number of classes.
 TASKS: dict[str, int] = {"digit": 10, "motion": len(avdv.MOTIONS), "voice": len(avdv.VOICES), "sync": 2}
-#: Method key -> (name shown in tables, modalities it reads, tasks it is trained on, fusion).
+#: Method key -> (name shown in tables, modalities it reads, what it is trained on, fusion). Trained on
+#: "position" means the centre regression of the video's locator; a single-task model has no other loss.
 METHODS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str]] = {
     "audio": ("audio-only TCN", ("audio",), ("digit", "voice"), "late"),
-    "video": ("video-only TCN", ("video",), ("digit", "motion"), "late"),
-    "late": ("late fusion (multitask)", ("video", "audio"), ("digit", "motion", "voice"), "late"),
-    "attention": ("attention over time (multitask)", ("video", "audio"), ("digit", "motion", "voice"), "attention"),
+    "video": ("video-only TCN", ("video",), ("digit", "motion", "position"), "late"),
+    "late": ("late fusion (multitask)", ("video", "audio"), ("digit", "motion", "voice", "position"), "late"),
+    "attention": ("attention over time (multitask)", ("video", "audio"), ("digit", "motion", "voice", "position"),
+                  "attention"),
     "digit_only": ("late fusion, digit task only", ("video", "audio"), ("digit",), "late"),
+    "motion_only": ("video-only TCN, motion task only", ("video",), ("motion",), "late"),
+    "voice_only": ("audio-only TCN, voice task only", ("audio",), ("voice",), "late"),
 }
 HEADLINE = "late"
+#: The single-task models, one per task of the headline model (benchmarked with the headline's seeds).
+SINGLE_TASK = {"digit": "digit_only", "motion": "motion_only", "voice": "voice_only"}
+#: The modalities that carry each target: a clip that lost all of them to modality dropout adds no loss to it.
+CARRIERS = {"digit": ("video", "audio"), "motion": ("video",), "voice": ("audio",), "position": ("video",),
+            "sync": ("video", "audio")}
 EPOCHS = 20
+AUTOENCODER_EPOCHS = 10
 LEARNING_RATE = 3e-3
 BATCH_SIZE = 32
 SAMPLE_RATE = 8000
@@ -142,14 +154,36 @@ def build_model(method: str, n_mels: int = N_MELS, dim: int = EMBED_DIM) -> Temp
     dims = {m: dim for m in modalities}
     fusion = LateTemporalFusion(dims) if fusion_kind == "late" else TemporalAttentionFusion(dims, dim, num_queries=2)
     dropout = MODALITY_DROPOUT if len(modalities) > 1 else 0.0
-    return TemporalFusionModel(encoders, fusion, {t: TASKS[t] for t in tasks}, modality_dropout=dropout)
+    return TemporalFusionModel(encoders, fusion, {t: TASKS[t] for t in tasks if t in TASKS},
+                               modality_dropout=dropout, position_target="position" in tasks)
+
+
+def carried(outputs: Mapping[str, Tensor], target: str) -> Tensor | None:
+    """(B,) float: 1 for the clips that kept a modality carrying ``target`` (:data:`CARRIERS`), 0 for the
+    others; None when the outputs hold no ``"<modality>_kept"`` flags (no modality dropout: every clip counts)."""
+    flags = [outputs[f"{m}_kept"] for m in CARRIERS[target] if f"{m}_kept" in outputs]
+    return torch.stack(flags).any(dim=0).float() if flags else None
 
 
 def multitask_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
-    """Sum of the cross-entropies of every task, plus ``POSITION_WEIGHT`` x the centres' squared error."""
-    loss = sum(F.cross_entropy(outputs[task], targets[task]) for task in outputs if task in TASKS)
-    if "position" in outputs:
-        loss = loss + POSITION_WEIGHT * F.mse_loss(outputs["position"], targets["position"])
+    """Sum of the cross-entropies of every task in ``targets``, plus ``POSITION_WEIGHT`` x the centres' squared
+    error when ``targets`` holds ``"position"``.
+
+    Each is a mean over the clips that still carry the target after modality dropout (:func:`carried`):
+    a clip whose video was dropped adds nothing to the motion and centre losses, one whose audio
+    was dropped nothing to the voice loss; the digit, in both streams, always counts.
+    """
+    loss = torch.zeros((), device=next(iter(outputs.values())).device)
+    for key in [k for k in outputs if (k in TASKS or k == "position") and k in targets]:
+        weight, reduction = carried(outputs, key), "none"
+        if weight is None:  # every clip counts: the plain mean
+            reduction, weight = "mean", torch.ones(())
+        if key == "position":
+            per_clip = F.mse_loss(outputs[key], targets[key], reduction=reduction)
+            per_clip = POSITION_WEIGHT * (per_clip if reduction == "mean" else per_clip.mean(dim=(1, 2)))
+        else:
+            per_clip = F.cross_entropy(outputs[key], targets[key], reduction=reduction)
+        loss = loss + (per_clip * weight).sum() / weight.sum().clamp(min=1)
     return loss
 
 
@@ -167,7 +201,7 @@ def task_scores(model: TemporalFusionModel, tensors: VideoAudioTensors, split: s
     with video, ``position_error_px`` is the mean distance (pixels) between the located and
     the true centre of the digit.
     """
-    keys = model.targets + ["degraded"]
+    keys = model.targets + ["position"] * (model.tracks_video and "position" not in model.targets) + ["degraded"]
     outputs, targets = predict(model, ablated_loader(tensors, split, model.modalities, keys, zero), device,
                                target_key=keys)
     scores = {}
@@ -246,9 +280,17 @@ def autoencoder_targets(video: Tensor) -> Tensor:
     return F.avg_pool2d(video.float() / 255, 2)
 
 
-def reconstruction_loss(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
-    """Squared error of both reconstructions, each relative to its target's variance (1: no better than a constant)."""
-    return sum(F.mse_loss(outputs[m], targets[f"{m}_target"]) / targets[f"{m}_target"].var() for m in ("video", "audio"))
+def mean_clips(tensors: VideoAudioTensors) -> dict[str, Tensor]:
+    """The per-pixel mean of the training clips' reconstruction targets: video (T, H/2, W/2), audio (n_mels, S)."""
+    train = tensors.splits["train"]
+    return {"video": autoencoder_targets(train["video"]).mean(dim=0), "audio": train["audio"].mean(dim=0)}
+
+
+def reconstruction_errors(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor],
+                          baselines: Mapping[str, float]) -> dict[str, Tensor]:
+    """Each modality's squared error divided by ``baselines[m]``, the mean clip's squared error on the
+    training targets: 1 = no better than the mean clip, 0 = perfect."""
+    return {m: F.mse_loss(outputs[m], targets[f"{m}_target"]) / baselines[m] for m in ("video", "audio")}
 
 
 def autoencoder_loader(tensors: VideoAudioTensors, split: str, batch_size: int = BATCH_SIZE, shuffle: bool = False,
@@ -269,39 +311,57 @@ def codes(model: MultimodalAutoencoder, tensors: VideoAudioTensors, split: str,
     return torch.cat([model.encode({m: b[m].to(device) for m in model.modalities}).cpu() for b in loader])
 
 
-def train_autoencoder(tensors: VideoAudioTensors, *, epochs: int = EPOCHS, seed: int = 0, lr: float = LEARNING_RATE,
-                      batch_size: int = BATCH_SIZE, dim: int = EMBED_DIM, device: torch.device | None = None,
-                      progress: bool = False) -> MethodResult:
+def linear_probe(train_codes: Tensor, train_labels: Tensor, test_codes: Tensor, test_labels: Tensor) -> float:
+    """Test accuracy of a logistic regression fitted on standardized training codes (N, code_dim)."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return float(probe.fit(train_codes.numpy(), train_labels.numpy()).score(test_codes.numpy(), test_labels.numpy()))
+
+
+def train_autoencoder(tensors: VideoAudioTensors, *, epochs: int = AUTOENCODER_EPOCHS, seed: int = 0,
+                      lr: float = LEARNING_RATE, batch_size: int = BATCH_SIZE, dim: int = EMBED_DIM,
+                      code_dim: int = 32, device: torch.device | None = None, progress: bool = False) -> MethodResult:
     """Train :class:`MultimodalAutoencoder` without labels, then probe its codes.
 
-    A logistic regression fitted on the training clips' codes predicts digit, motion and
-    voice on the test clips (``<task>_accuracy``). ``reconstruction`` is the test loss of
-    :func:`reconstruction_loss` with both inputs, ``audio_from_video`` the audio's part of it
-    when the audio input is zeroed (the code must then rebuild the audio from the video).
+    The loss is the mean over the two modalities of :func:`reconstruction_errors` (1 = the
+    per-pixel mean training clip). Modality dropout zeroes an input but keeps both targets:
+    rebuilding the missing stream from the other is the point. A logistic regression fitted on
+    the training clips' codes predicts digit, motion and voice on the test clips
+    (``<task>_accuracy``). On the test clips: ``video_error`` and ``audio_error`` with both
+    inputs (``reconstruction`` their mean), ``audio_from_video`` (the audio input zeroed) and
+    ``video_from_audio`` (the video input zeroed).
     """
     device = device or config.get_device()
     config.seed_everything(seed)
     train = tensors.splits["train"]
-    frames, size, steps = train["video"].shape[1], train["video"].shape[-1], train["audio"].shape[-1]
+    means = mean_clips(tensors)
+    baselines = {"video": F.mse_loss(means["video"].expand(len(train["video"]), -1, -1, -1),
+                                     autoencoder_targets(train["video"])).item(),
+                 "audio": F.mse_loss(means["audio"].expand_as(train["audio"]), train["audio"]).item()}
     encoders = {m: make_encoder(m, tensors.frontend.n_mels, dim) for m in ("video", "audio")}
-    model = MultimodalAutoencoder(encoders, (frames, size // 2, size // 2), (tensors.frontend.n_mels, steps),
-                                  modality_dropout=MODALITY_DROPOUT)
+    model = MultimodalAutoencoder(encoders, means, code_dim=code_dim, modality_dropout=MODALITY_DROPOUT)
+
+    def loss_fn(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> Tensor:
+        return sum(reconstruction_errors(outputs, targets, baselines).values()) / 2
+
     targets = ["video_target", "audio_target"]
     result = fit_adamw_cosine(model, autoencoder_loader(tensors, "train", batch_size, shuffle=True, seed=seed),
-                              autoencoder_loader(tensors, "val", 250), loss_fn=reconstruction_loss,
-                              score_fn=lambda outputs, y: -reconstruction_loss(outputs, y).item(),
+                              autoencoder_loader(tensors, "val", 250), loss_fn=loss_fn,
+                              score_fn=lambda outputs, y: -loss_fn(outputs, y).item(),
                               target_key=targets, grad_clip=GRAD_CLIP, epochs=epochs, lr=lr, device=device,
                               progress=progress)
-    probe_scores = {}
+    test = tensors.splits["test"]
     train_codes, test_codes = codes(model, tensors, "train", device), codes(model, tensors, "test", device)
-    for task in ("digit", "motion", "voice"):
-        probe = LogisticRegression(max_iter=2000).fit(train_codes.numpy(), train[task].numpy())
-        probe_scores[f"{task}_accuracy"] = float(probe.score(test_codes.numpy(), tensors.splits["test"][task].numpy()))
-    errors = {}
-    for zero, key in ((None, "reconstruction"), ("audio", "audio_from_video")):
+    row = {f"{task}_accuracy": linear_probe(train_codes, train[task], test_codes, test[task])
+           for task in ("digit", "motion", "voice")}
+    for zero in (None, "audio", "video"):
         outputs, y = predict(model, autoencoder_loader(tensors, "test", 250, zero=zero), device, target_key=targets)
-        errors[key] = (reconstruction_loss(outputs, y).item() if zero is None else
-                       (F.mse_loss(outputs["audio"], y["audio_target"]) / y["audio_target"].var()).item())
-    row = {"method": "autoencoder", "name": "multimodal autoencoder + linear probe", "tasks": list(probe_scores),
-           **probe_scores, **errors, **run_summary(model, result, epochs, seed, device)}
+        errors = {m: e.item() for m, e in reconstruction_errors(outputs, y, baselines).items()}
+        if zero is None:
+            row.update(video_error=errors["video"], audio_error=errors["audio"],
+                       reconstruction=(errors["video"] + errors["audio"]) / 2)
+        else:
+            kept = "video" if zero == "audio" else "audio"
+            row[f"{zero}_from_{kept}"] = errors[zero]
+    row = {"method": "autoencoder", "name": "multimodal autoencoder + linear probe", "tasks": ["digit", "motion", "voice"],
+           **row, **run_summary(model, result, epochs, seed, device)}
     return MethodResult(model, result, row)

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from course_lib.models.coordinates import coordinate_grid
 from course_lib.models.blocks import conv_block
+from course_lib.models.coordinates import coordinate_grid
 
 CONTEXT_FRAMES = 4  # the locator's input channels: previous, current and next frame, and the clip's mean frame
 

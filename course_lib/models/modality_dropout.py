@@ -116,19 +116,25 @@ class ModalityDropoutModel(nn.Module):
         return self.model.head(self.model.fusion(self.dropout(embeddings, absent)))
 
 
-def drop_modalities(inputs: Mapping[str, Tensor], probability: float) -> dict[str, Tensor]:
+def drop_modalities(inputs: Mapping[str, Tensor], probability: float) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Modality dropout on the raw inputs: each sample loses, with ``probability``, one randomly chosen modality.
 
-    ``{m: (B, ...)}`` -> the same shapes, the dropped modality's input set to zero (as a
-    modality ablation does at test time). Unlike :class:`ModalityDropout`, which drops (B, D)
-    embeddings and rescales the rest, this needs no change to the model's encoders.
+    ``{m: (B, ...)}`` -> ``(dropped, kept)``: ``dropped`` has the same shapes, the dropped modality's
+    input set to zero (as a modality ablation does at test time); ``kept[m]`` (B,) bool says which
+    samples still have modality ``m``. A sample never loses all its modalities. Unlike
+    :class:`ModalityDropout` (notebook 10), which drops (B, D) embeddings and rescales the rest,
+    this needs no change to the model's encoders, and ``kept`` lets the loss of a task that only
+    the dropped modality carries skip that sample (see ``course_lib.experiments.av_digits_video_fusion``).
     """
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"drop_modalities: probability must be in [0, 1], got {probability!r}")
     modalities = list(inputs)
     batch = inputs[modalities[0]].shape[0]
     dropped = torch.rand(batch) < probability
     which = torch.randint(len(modalities), (batch,))
-    out = {}
+    out, kept = {}, {}
     for i, m in enumerate(modalities):
         keep = ~(dropped & (which == i))
+        kept[m] = keep.to(inputs[m].device)
         out[m] = inputs[m] * keep.view((batch,) + (1,) * (inputs[m].dim() - 1)).to(inputs[m].device, inputs[m].dtype)
-    return out
+    return out, kept

@@ -65,21 +65,24 @@ class TemporalFusionModel(nn.Module):
         tasks: ``{task: classes}``; one linear head per task reads the fused vector.
         modality_dropout: in training, the chance that a clip loses one modality (its
             input set to zero, see ``drop_modalities``), so the model learns to cope with
-            each modality alone.
+            each modality alone. The training outputs then also hold ``"<modality>_kept"``
+            (B,) bool, so that the loss can skip a task for the clips that lost its modality.
+        position_target: when the video's front end is a ``GlimpseFrameEncoder``, train it
+            against the true digit centres (``"position"`` joins :attr:`targets`).
 
     When the video's front end is a ``GlimpseFrameEncoder``, the outputs also hold
-    ``"position"`` (B, T, 2): where it located the digit in each frame, trained against the
-    true centres.
+    ``"position"`` (B, T, 2): where it located the digit in each frame.
     """
 
     def __init__(self, encoders: Mapping[str, SequenceEncoder], fusion: nn.Module, tasks: Mapping[str, int],
-                 modality_dropout: float = 0.0) -> None:
+                 modality_dropout: float = 0.0, position_target: bool = True) -> None:
         super().__init__()
         self.encoders = nn.ModuleDict(dict(encoders))
         self.fusion = fusion
         self.heads = nn.ModuleDict({task: nn.Linear(fusion.out_dim, n) for task, n in tasks.items()})
         self.modalities = tuple(encoders)
         self.modality_dropout = modality_dropout
+        self.position_target = position_target
 
     @property
     def tracks_video(self) -> bool:
@@ -88,8 +91,8 @@ class TemporalFusionModel(nn.Module):
 
     @property
     def targets(self) -> list[str]:
-        """The batch keys the model is trained on: its tasks, plus ``"position"`` when it tracks the video."""
-        return list(self.heads) + (["position"] if self.tracks_video else [])
+        """The batch keys the model is trained on: its tasks, plus ``"position"`` when it learns the centres."""
+        return list(self.heads) + (["position"] if self.tracks_video and self.position_target else [])
 
     def locate(self, video: Tensor) -> tuple[Tensor, Tensor]:
         """Where the video encoder finds the digit: (B, T, H, W) -> centres (B, T, 2) in (-1, 1), spread (B, T)."""
@@ -97,15 +100,17 @@ class TemporalFusionModel(nn.Module):
             raise ValueError("TemporalFusionModel.locate needs a video encoder whose front end is a GlimpseFrameEncoder")
         return self.encoders["video"].frontend.locate(video)
 
-    def encode(self, inputs: Mapping[str, Tensor],
-               centres: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor | None]:
-        """{modality: input} -> ({modality: (B, T_m, D)}, the video's digit centres (B, T, 2) or None).
+    def encode(self, inputs: Mapping[str, Tensor], centres: Tensor | None = None
+               ) -> tuple[dict[str, Tensor], Tensor | None, dict[str, Tensor]]:
+        """{modality: input} -> ({modality: (B, T_m, D)}, the video's digit centres (B, T, 2) or None,
+        {modality: (B,) bool, the clips that kept it}, empty without modality dropout).
 
         ``centres`` (B, T, 2), if given, replace the located ones (e.g. the true centres).
         """
         inputs = select_modalities(inputs, self.modalities, "TemporalFusionModel")
+        kept = {}
         if self.training and self.modality_dropout > 0 and len(self.modalities) > 1:
-            inputs = drop_modalities(inputs, self.modality_dropout)
+            inputs, kept = drop_modalities(inputs, self.modality_dropout)
         sequences, located = {}, None
         for m, x in inputs.items():
             encoder = self.encoders[m]
@@ -116,7 +121,7 @@ class TemporalFusionModel(nn.Module):
                 sequences[m] = encoder.temporal(encoder.frontend(x, located))
             else:
                 sequences[m] = encoder(x)
-        return sequences, None if located is None else located[0]
+        return sequences, None if located is None else located[0], kept
 
     def forward(self, inputs: Mapping[str, Tensor], centres: Tensor | None = None,
                 return_attention: bool = False) -> dict[str, Tensor]:
@@ -125,9 +130,10 @@ class TemporalFusionModel(nn.Module):
         ``centres`` (B, T, 2) replace the located digit centres. With ``return_attention=True``
         (a fusion module that takes ``return_weights``, e.g. ``TemporalAttentionFusion``) the
         outputs also hold ``"<modality>_attention"``: each modality's attention weights over
-        its steps, (B, num_queries, T_m), or (B, T_m) for one query.
+        its steps, (B, num_queries, T_m), or (B, T_m) for one query. In training with modality
+        dropout they also hold ``"<modality>_kept"`` (B,) bool.
         """
-        sequences, located = self.encode(inputs, centres)
+        sequences, located, kept = self.encode(inputs, centres)
         if return_attention:
             require_weights(self.fusion, "TemporalFusionModel")
             fused, weights = self.fusion(sequences, return_weights=True)
@@ -137,6 +143,7 @@ class TemporalFusionModel(nn.Module):
         if located is not None:
             outputs["position"] = located
         outputs.update({f"{m}_attention": w for m, w in weights.items()})
+        outputs.update({f"{m}_kept": k for m, k in kept.items()})
         return outputs
 
 
