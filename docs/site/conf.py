@@ -35,6 +35,8 @@ exclude_patterns = [
 # The stored outputs are the content: nothing is executed.
 nb_execution_mode = "off"
 nb_merge_streams = True
+# No stored output is a live widget: never load the widget manager from a CDN for saved widget state.
+nb_ipywidgets_js = {}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3          # [text](#a-heading) and [text](page.md#a-heading) links
 
