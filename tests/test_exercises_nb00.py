@@ -11,12 +11,6 @@ from course_lib.data.sort_of_clevr import ANSWERS, SUBTYPES
 from course_lib.exercises import nb00
 
 
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
 def _toy(n: int = 400) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, n)

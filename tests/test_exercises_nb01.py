@@ -1,23 +1,12 @@
 """Notebook 01's exercise checks: right answers pass, wrong ones and None get "not yet", strict mode raises."""
 from __future__ import annotations
 
-import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from course_lib.exercises import nb01
 
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
+from exercise_checks import strict_fails
 
 
 def test_exercise_1(capsys, monkeypatch):
@@ -32,7 +21,7 @@ def test_exercise_1(capsys, monkeypatch):
     assert not nb01.exercise_1(right[:8], batch)
     assert not nb01.exercise_1(None, batch)
     assert "no answer yet" in capsys.readouterr().out
-    _strict_fails(monkeypatch, nb01.exercise_1, whole, batch)
+    strict_fails(monkeypatch, nb01.exercise_1, whole, batch)
 
 
 def test_exercise_2(capsys, monkeypatch):
@@ -44,7 +33,7 @@ def test_exercise_2(capsys, monkeypatch):
     assert "keepdim" in capsys.readouterr().out
     assert not nb01.exercise_2(torch.tensor([True, True, True]))
     assert not nb01.exercise_2(None)
-    _strict_fails(monkeypatch, nb01.exercise_2, buggy)
+    strict_fails(monkeypatch, nb01.exercise_2, buggy)
 
 
 def test_exercise_3(capsys, monkeypatch):
@@ -57,7 +46,7 @@ def test_exercise_3(capsys, monkeypatch):
     assert "plain max" in capsys.readouterr().out
     assert not nb01.exercise_3(right[:1], vectors, mask)
     assert not nb01.exercise_3(None, vectors, mask)
-    _strict_fails(monkeypatch, nb01.exercise_3, vectors.amax(dim=1), vectors, mask)
+    strict_fails(monkeypatch, nb01.exercise_3, vectors.amax(dim=1), vectors, mask)
 
 
 def test_exercise_4(capsys, monkeypatch):
@@ -68,7 +57,7 @@ def test_exercise_4(capsys, monkeypatch):
     assert "backward" in capsys.readouterr().out
     assert not nb01.exercise_4(x.grad[:100])
     assert not nb01.exercise_4(None)
-    _strict_fails(monkeypatch, nb01.exercise_4, torch.sin(x.detach()))
+    strict_fails(monkeypatch, nb01.exercise_4, torch.sin(x.detach()))
 
 
 def right_collate(samples):
@@ -96,4 +85,4 @@ def test_exercise_5(capsys, monkeypatch):
     assert not nb01.exercise_5(inverted_mask, clips)
     assert "True at the real samples" in capsys.readouterr().out
     assert not nb01.exercise_5(None, clips)
-    _strict_fails(monkeypatch, nb01.exercise_5, inverted_mask, clips)
+    strict_fails(monkeypatch, nb01.exercise_5, inverted_mask, clips)

@@ -4,24 +4,13 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
 from course_lib.data import sort_of_clevr
 from course_lib.exercises import nb02
 
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
+from exercise_checks import strict_fails
 
 
 def flip_question(text: str) -> str:
@@ -61,7 +50,7 @@ def test_exercise_1(capsys, monkeypatch):
     assert not nb02.exercise_1(flip_question, 3, [*kept, "left"], arrays)
     assert "scene_facts" in capsys.readouterr().out
     assert not nb02.exercise_1(flip_question, None, kept, arrays)
-    _strict_fails(monkeypatch, nb02.exercise_1, one_way, 3, kept, arrays)
+    strict_fails(monkeypatch, nb02.exercise_1, one_way, 3, kept, arrays)
 
 
 def test_exercise_2(capsys, monkeypatch):
@@ -72,7 +61,7 @@ def test_exercise_2(capsys, monkeypatch):
     assert not nb02.exercise_2({"per frame": [2.5] * 20, "per clip": [2.4] * 20})
     assert not nb02.exercise_2({"per frame": [2.5] * 5, "per clip": [0.9] * 5})
     assert not nb02.exercise_2(None)
-    _strict_fails(monkeypatch, nb02.exercise_2, {"per frame": [1.0] * 20, "per clip": [1.0] * 20})
+    strict_fails(monkeypatch, nb02.exercise_2, {"per frame": [1.0] * 20, "per clip": [1.0] * 20})
 
 
 def _video_train() -> list[dict]:
@@ -92,7 +81,7 @@ def test_exercise_3(capsys, monkeypatch):
     assert "Normalize" in capsys.readouterr().out
     assert not nb02.exercise_3(mean, std, fifty[:10], clips)
     assert not nb02.exercise_3(mean, std, None, clips)
-    _strict_fails(monkeypatch, nb02.exercise_3, mean, std, fifty * 3, clips)
+    strict_fails(monkeypatch, nb02.exercise_3, mean, std, fifty * 3, clips)
 
 
 class RandomTimeShift(nn.Module):
@@ -122,4 +111,4 @@ def test_exercise_4(capsys, monkeypatch):
     assert not nb02.exercise_4(RandomTimeShift, shifted, 800, 8, phrase)
     assert "160 samples" in capsys.readouterr().out
     assert not nb02.exercise_4(RandomTimeShift, shifted, None, 5, phrase)
-    _strict_fails(monkeypatch, nb02.exercise_4, RandomTimeShift, shifted, 800, 8, phrase)
+    strict_fails(monkeypatch, nb02.exercise_4, RandomTimeShift, shifted, 800, 8, phrase)

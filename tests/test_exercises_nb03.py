@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,17 +11,7 @@ from course_lib.exercises import nb03
 from course_lib.models import LateFusion, LowRankFusion, MultimodalModel, TensorFusion, count_parameters
 from course_lib.models.decision_fusion import DecisionFusion
 
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
+from exercise_checks import strict_fails
 
 
 class Reader(nn.Module):
@@ -70,7 +59,7 @@ def test_exercise_1(capsys, monkeypatch):
     assert not nb03.exercise_1(fixed)
     assert "learn_weights=True" in capsys.readouterr().out
     assert not nb03.exercise_1(None)
-    _strict_fails(monkeypatch, nb03.exercise_1, fixed)
+    strict_fails(monkeypatch, nb03.exercise_1, fixed)
 
 
 def right_mse(logits, targets):
@@ -91,7 +80,7 @@ def test_exercise_2(capsys, monkeypatch):
     assert "loss_fn=mse_on_one_hot" in capsys.readouterr().out
     assert not nb03.exercise_2(right_mse, {"val_score": [0.3], "train_loss": [0.9]}, ce)
     assert not nb03.exercise_2(right_mse, None, ce)
-    _strict_fails(monkeypatch, nb03.exercise_2, mean_over_classes, mse, ce)
+    strict_fails(monkeypatch, nb03.exercise_2, mean_over_classes, mse, ce)
 
 
 def test_exercise_3(capsys, monkeypatch):
@@ -105,7 +94,7 @@ def test_exercise_3(capsys, monkeypatch):
     assert "constant 1" in capsys.readouterr().out
     assert not nb03.exercise_3({2: right[2]})
     assert not nb03.exercise_3(None)
-    _strict_fails(monkeypatch, nb03.exercise_3, no_bias)
+    strict_fails(monkeypatch, nb03.exercise_3, no_bias)
 
 
 def test_exercise_4(capsys, monkeypatch):
@@ -119,7 +108,7 @@ def test_exercise_4(capsys, monkeypatch):
     assert not nb03.exercise_4(product, 0.3, batch)
     assert "normalised" in capsys.readouterr().out
     assert not nb03.exercise_4(product, None, batch)
-    _strict_fails(monkeypatch, nb03.exercise_4, product, 0.3, batch)
+    strict_fails(monkeypatch, nb03.exercise_4, product, 0.3, batch)
 
 
 def _noise_answers(model, test):
@@ -144,7 +133,7 @@ def test_exercise_5(capsys, monkeypatch):
     assert "std 0" in capsys.readouterr().out
     assert not nb03.exercise_5(weights[:3], accuracy, model, test)
     assert not nb03.exercise_5(weights, None, model, test)
-    _strict_fails(monkeypatch, nb03.exercise_5, [weights[0]] * 5, accuracy, model, test)
+    strict_fails(monkeypatch, nb03.exercise_5, [weights[0]] * 5, accuracy, model, test)
 
 
 def test_exercise_6(capsys, monkeypatch):
@@ -156,4 +145,4 @@ def test_exercise_6(capsys, monkeypatch):
     assert "gate_lr_scale=1.0" in capsys.readouterr().out
     assert not nb03.exercise_6(fast.model, slow, batch)
     assert not nb03.exercise_6(None, slow, batch)
-    _strict_fails(monkeypatch, nb03.exercise_6, slow, slow, batch)
+    strict_fails(monkeypatch, nb03.exercise_6, slow, slow, batch)

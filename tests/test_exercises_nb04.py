@@ -2,24 +2,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
 from course_lib.exercises import nb04
 from course_lib.features.image import BagOfVisualWords, lbp_histogram
 
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
+from exercise_checks import strict_fails
 
 
 def _digits(n: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -47,7 +36,7 @@ def test_exercise_1(capsys, monkeypatch):
     assert not nb04.exercise_1({**right, "raw pixels": (3, 0.5)}, probes, digits, labels, train, test)
     assert "not one of the grid" in capsys.readouterr().out
     assert not nb04.exercise_1(None, probes, digits, labels, train, test)
-    _strict_fails(monkeypatch, nb04.exercise_1, wrong, probes, digits, labels, train, test)
+    strict_fails(monkeypatch, nb04.exercise_1, wrong, probes, digits, labels, train, test)
 
 
 def test_exercise_2(capsys, monkeypatch):
@@ -62,7 +51,7 @@ def test_exercise_2(capsys, monkeypatch):
     assert not nb04.exercise_2(swapped, accuracy, digits, labels, train, test)
     assert not nb04.exercise_2(right, accuracy + 0.05, digits, labels, train, test)
     assert not nb04.exercise_2(right, None, digits, labels, train, test)
-    _strict_fails(monkeypatch, nb04.exercise_2, swapped, accuracy, digits, labels, train, test)
+    strict_fails(monkeypatch, nb04.exercise_2, swapped, accuracy, digits, labels, train, test)
 
 
 class HalfReader(nn.Module):
@@ -100,7 +89,7 @@ def test_exercise_3(capsys, monkeypatch):
     assert not nb04.exercise_3(upright_scores, upright, digits, labels)
     assert "has not learned the turn" in capsys.readouterr().out
     assert not nb04.exercise_3(None, invariant, digits, labels)
-    _strict_fails(monkeypatch, nb04.exercise_3, upright_scores, upright, digits, labels)
+    strict_fails(monkeypatch, nb04.exercise_3, upright_scores, upright, digits, labels)
 
 
 class Counter(nn.Module):
@@ -125,7 +114,7 @@ def test_exercise_4(capsys, monkeypatch):
     assert not nb04.exercise_4(right, Counter(10), scenes, counts)
     assert "7 classes" in capsys.readouterr().out
     assert not nb04.exercise_4(None, counter, scenes, counts)
-    _strict_fails(monkeypatch, nb04.exercise_4, right + 0.25, counter, scenes, counts)
+    strict_fails(monkeypatch, nb04.exercise_4, right + 0.25, counter, scenes, counts)
 
 
 def test_exercise_5(capsys, monkeypatch):
@@ -141,4 +130,4 @@ def test_exercise_5(capsys, monkeypatch):
     assert not nb04.exercise_5({16: right[16], 64: 0.5}, descriptor_sets, labels, train, test)
     assert not nb04.exercise_5({**right, 64: 1.5}, descriptor_sets, labels, train, test)
     assert not nb04.exercise_5(None, descriptor_sets, labels, train, test)
-    _strict_fails(monkeypatch, nb04.exercise_5, {**right, 64: 1.5}, descriptor_sets, labels, train, test)
+    strict_fails(monkeypatch, nb04.exercise_5, {**right, 64: 1.5}, descriptor_sets, labels, train, test)

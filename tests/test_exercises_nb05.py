@@ -14,22 +14,12 @@ from course_lib.data.text import Vocabulary, pad_sequences
 from course_lib.exercises import nb05
 from course_lib.models.text_encoders import MeanEmbedding
 
+from exercise_checks import strict_fails
+
 COLOURS = ("red", "green", "blue", "gray")
 WORDINGS = ("what shape is the {} item", "is the {} thing a square", "is the {} object on the left side",
             "does the {} item lie on the left", "which shape is closest to the {} one")
 SUBTYPE_OF_WORDING = (0, 0, 1, 1, 2)
-
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +73,7 @@ def test_exercises_1_and_2(number, vectorizer, corpus, capsys, monkeypatch):
     assert not check({"seen": right["seen"][:1], "unseen": right["unseen"]}, *args)
     assert "should hold 2 accuracies" in capsys.readouterr().out
     assert not check(None, *args)
-    _strict_fails(monkeypatch, check, plain, *args)
+    strict_fails(monkeypatch, check, plain, *args)
 
 
 def test_exercise_3(corpus, capsys, monkeypatch):
@@ -105,7 +95,7 @@ def test_exercise_3(corpus, capsys, monkeypatch):
     assert "nearest-sentence accuracy of TF-IDF" in capsys.readouterr().out
     assert not nb05.exercise_3({"TF-IDF": right["TF-IDF"]}, *args)
     assert not nb05.exercise_3(None, *args)
-    _strict_fails(monkeypatch, nb05.exercise_3, {"TF-IDF": 0.0, "all-MiniLM-L6-v2": 0.0}, *args)
+    strict_fails(monkeypatch, nb05.exercise_3, {"TF-IDF": 0.0, "all-MiniLM-L6-v2": 0.0}, *args)
 
 
 def test_exercise_4(corpus, capsys, monkeypatch):
@@ -128,7 +118,7 @@ def test_exercise_4(corpus, capsys, monkeypatch):
     assert "the same" in capsys.readouterr().out
     assert not nb05.exercise_4({1: vectors[1][:, :8], 4: vectors[4]}, right, vocab)
     assert not nb05.exercise_4(vectors, None, vocab)
-    _strict_fails(monkeypatch, nb05.exercise_4, vectors, swapped, vocab)
+    strict_fails(monkeypatch, nb05.exercise_4, vectors, swapped, vocab)
 
 
 @pytest.fixture
@@ -163,4 +153,4 @@ def test_exercise_5(corpus, one_thread, capsys, monkeypatch):
     assert "end_to_end_accuracy is" in capsys.readouterr().out
     assert not nb05.exercise_5("high", *args, steps=50)
     assert not nb05.exercise_5(None, *args, steps=50)
-    _strict_fails(monkeypatch, nb05.exercise_5, wrong, *args, 50)
+    strict_fails(monkeypatch, nb05.exercise_5, wrong, *args, 50)

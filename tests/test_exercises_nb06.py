@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 from torch import nn
 
@@ -13,17 +12,7 @@ from course_lib.exercises import nb06
 from course_lib.experiments import sort_of_clevr_vqa as vqa
 from course_lib.models import count_parameters
 
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers, **named):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers, **named)
+from exercise_checks import strict_fails
 
 
 class TokenSum(nn.Module):
@@ -55,7 +44,7 @@ def test_exercise_1(capsys, monkeypatch):
     assert "not in the vocabulary: ['colour', 'is']" in capsys.readouterr().out
     assert not nb06.exercise_1(sentence, "maybe", model, image, vocab)
     assert not nb06.exercise_1(sentence, None, model, image, vocab)
-    _strict_fails(monkeypatch, nb06.exercise_1, sentence, other, model, image, vocab)
+    strict_fails(monkeypatch, nb06.exercise_1, sentence, other, model, image, vocab)
 
 
 def _test_split(images: int = 150) -> dict[str, torch.Tensor]:
@@ -79,7 +68,7 @@ def test_exercise_2(capsys, monkeypatch):
     assert "lowest mean entropy" in capsys.readouterr().out
     assert not nb06.exercise_2({"shape": 1.0}, focused, model, test)
     assert not nb06.exercise_2(None, focused, model, test)
-    _strict_fails(monkeypatch, nb06.exercise_2, in_bits, focused, model, test)
+    strict_fails(monkeypatch, nb06.exercise_2, in_bits, focused, model, test)
 
 
 class Sharp(nn.Module):
@@ -113,7 +102,7 @@ def test_exercise_3(capsys, monkeypatch):
     assert not nb06.exercise_3(right, ["closest", "furthest"], model, "data", trained)
     assert "still -20" in capsys.readouterr().out
     assert not nb06.exercise_3(None, ["closest"], model, "data", trained)
-    _strict_fails(monkeypatch, nb06.exercise_3, right, ["closest"], Sharp(), "data", trained)
+    strict_fails(monkeypatch, nb06.exercise_3, right, ["closest"], Sharp(), "data", trained)
 
 
 def test_exercise_4(capsys, monkeypatch):
@@ -126,4 +115,4 @@ def test_exercise_4(capsys, monkeypatch):
     assert not nb06.exercise_4(counts, {"mean": 3.0, "gru": -1.0}, vocab_size=20)
     assert not nb06.exercise_4(counts, {"mean": 3.0}, vocab_size=20)
     assert not nb06.exercise_4(None, times, vocab_size=20)
-    _strict_fails(monkeypatch, nb06.exercise_4, swapped, times, vocab_size=20)
+    strict_fails(monkeypatch, nb06.exercise_4, swapped, times, vocab_size=20)

@@ -1,22 +1,11 @@
 """Notebook 09's exercise checks: right answers pass, wrong ones and None get "not yet", strict mode raises."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from course_lib.exercises import nb09
 
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
+from exercise_checks import strict_fails
 
 
 def test_exercise_1(capsys, monkeypatch):
@@ -27,7 +16,7 @@ def test_exercise_1(capsys, monkeypatch):
     assert not nb09.exercise_1(4.0, 57)
     assert not nb09.exercise_1(None, None)
     assert "no answer yet" in capsys.readouterr().out
-    _strict_fails(monkeypatch, nb09.exercise_1, 5, 57)
+    strict_fails(monkeypatch, nb09.exercise_1, 5, 57)
 
 
 def _masked_mean(per_clip, kept):
@@ -43,7 +32,7 @@ def test_exercise_2(capsys, monkeypatch):
     assert not nb09.exercise_2(0.5)
     assert not nb09.exercise_2(None)
     assert capsys.readouterr().out.count("not yet") == 5
-    _strict_fails(monkeypatch, nb09.exercise_2, lambda per_clip, kept: (per_clip * kept).sum() / len(kept))
+    strict_fails(monkeypatch, nb09.exercise_2, lambda per_clip, kept: (per_clip * kept).sum() / len(kept))
 
 
 def test_exercise_3(capsys, monkeypatch):
@@ -53,4 +42,4 @@ def test_exercise_3(capsys, monkeypatch):
     assert not nb09.exercise_3({False: torch.tensor(True), True: False})
     assert not nb09.exercise_3(None)
     assert capsys.readouterr().out.count("not yet") == 4
-    _strict_fails(monkeypatch, nb09.exercise_3, {False: False, True: True})
+    strict_fails(monkeypatch, nb09.exercise_3, {False: False, True: True})

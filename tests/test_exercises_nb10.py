@@ -1,7 +1,6 @@
 """Notebook 10's exercise checks: right answers pass, wrong ones and None get "not yet", strict mode raises."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from course_lib.calibration import TemperatureScaler
@@ -10,19 +9,9 @@ from course_lib.export import export_onnx, onnx_session
 from course_lib.models import ImageEncoder, MLPEncoder, MultimodalModel, make_fusion, make_head
 from course_lib.models.modality_dropout import ModalityDropoutModel
 
+from exercise_checks import strict_fails
+
 CONDITIONS = ["both", "image only (audio missing)", "audio only (image missing)"]
-
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
 
 
 def tiny_model(seed: int = 0) -> ModalityDropoutModel:
@@ -50,7 +39,7 @@ def test_exercise_1(monkeypatch, capsys):
     same = {0.1: right[0.1], 0.7: dict(right[0.1])}
     assert not nb10.exercise_1(same, CONDITIONS)
     assert not nb10.exercise_1(None, CONDITIONS)
-    _strict_fails(monkeypatch, nb10.exercise_1, missing_p, CONDITIONS)
+    strict_fails(monkeypatch, nb10.exercise_1, missing_p, CONDITIONS)
 
 
 def test_exercise_2(monkeypatch, capsys):
@@ -66,7 +55,7 @@ def test_exercise_2(monkeypatch, capsys):
     assert "complete inputs" in capsys.readouterr().out
     assert not nb10.exercise_2(right.temperature, model, calib)  # a float, not the scaler
     assert not nb10.exercise_2(None, model, calib)
-    _strict_fails(monkeypatch, nb10.exercise_2, complete, model, calib)
+    strict_fails(monkeypatch, nb10.exercise_2, complete, model, calib)
 
 
 def test_exercise_3(monkeypatch, tmp_path, capsys):
@@ -79,7 +68,7 @@ def test_exercise_3(monkeypatch, tmp_path, capsys):
     other = onnx_session(export_onnx(tiny_model(seed=5), {"image": images[:4]}, tmp_path / "other.onnx"))
     assert not nb10.exercise_3(other, model, images)
     assert not nb10.exercise_3(None, model, images)
-    _strict_fails(monkeypatch, nb10.exercise_3, both, model, images)
+    strict_fails(monkeypatch, nb10.exercise_3, both, model, images)
 
 
 def test_exercise_4(monkeypatch):
@@ -90,4 +79,4 @@ def test_exercise_4(monkeypatch):
     assert not nb10.exercise_4(model, accuracy + 0.1, test)
     assert not nb10.exercise_4(tiny_model().to(torch.bfloat16), accuracy, test)
     assert not nb10.exercise_4(None, accuracy, test)
-    _strict_fails(monkeypatch, nb10.exercise_4, model, accuracy + 0.1, test)
+    strict_fails(monkeypatch, nb10.exercise_4, model, accuracy + 0.1, test)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,17 +11,7 @@ from course_lib.experiments.contrastive import zero_shot_logits
 from course_lib.models.contrastive import TwoTowerModel, contrastive_loss
 from course_lib.retrieval import recall_at_k
 
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
+from exercise_checks import strict_fails
 
 
 def _embeddings(n: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,7 +32,7 @@ def test_exercise_1(capsys, monkeypatch):
     assert not nb11.exercise_1(1.0, similarity, partner_only)
     assert "partner" in capsys.readouterr().out
     assert not nb11.exercise_1(None, similarity, partner_only)
-    _strict_fails(monkeypatch, nb11.exercise_1, 1.0, similarity, partner_only)
+    strict_fails(monkeypatch, nb11.exercise_1, 1.0, similarity, partner_only)
 
 
 class Tower(nn.Linear):
@@ -73,7 +62,7 @@ def test_exercise_2(capsys, monkeypatch):
     assert "prompts['voice']" in capsys.readouterr().out
     assert not nb11.exercise_2(single[:1], model, test, prompts)
     assert not nb11.exercise_2(None, model, test, prompts)
-    _strict_fails(monkeypatch, nb11.exercise_2, single[:1], model, test, prompts)
+    strict_fails(monkeypatch, nb11.exercise_2, single[:1], model, test, prompts)
 
 
 def test_exercise_3(capsys, monkeypatch):
@@ -90,4 +79,4 @@ def test_exercise_3(capsys, monkeypatch):
     assert not nb11.exercise_3(loss.item() + 0.5, logit_scale.grad.item(), images, clips, temperature)
     assert not nb11.exercise_3(loss, float("nan"), images, clips, temperature)
     assert not nb11.exercise_3(loss, None, images, clips, temperature)
-    _strict_fails(monkeypatch, nb11.exercise_3, loss, as_t.grad.item(), images, clips, temperature)
+    strict_fails(monkeypatch, nb11.exercise_3, loss, as_t.grad.item(), images, clips, temperature)

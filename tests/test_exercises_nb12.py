@@ -1,24 +1,13 @@
 """Notebook 12's exercise checks: right answers pass, wrong ones and None get "not yet", strict mode raises."""
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from course_lib.exercises import nb12
 
-
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
-    monkeypatch.delenv("COURSE_GRADE_LOG", raising=False)
-
-
-def _strict_fails(monkeypatch, check, *answers):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError):
-        check(*answers)
+from exercise_checks import strict_fails
 
 
 def _row(model: str, processes: int, samples_per_second: float, efficiency: float) -> dict:
@@ -37,7 +26,7 @@ def test_exercise_1(capsys, monkeypatch):
     assert not nb12.exercise_1(1.5, TABLE)  # the speed-up, not the efficiency
     assert "2 x the 1-process" in capsys.readouterr().out
     assert not nb12.exercise_1(None, TABLE)
-    _strict_fails(monkeypatch, nb12.exercise_1, 1.5, TABLE)
+    strict_fails(monkeypatch, nb12.exercise_1, 1.5, TABLE)
 
 
 def _linear(seed: int) -> nn.Module:
@@ -54,7 +43,7 @@ def test_exercise_2(capsys, monkeypatch):
     assert "same seed" in capsys.readouterr().out
     assert not nb12.exercise_2(accumulated, large, 54, 215)
     assert not nb12.exercise_2(accumulated, large, None, 216)
-    _strict_fails(monkeypatch, nb12.exercise_2, accumulated, _linear(1), 54, 216)
+    strict_fails(monkeypatch, nb12.exercise_2, accumulated, _linear(1), 54, 216)
 
 
 def quiet_epoch(model, optimizer, batches):
@@ -98,4 +87,4 @@ def test_exercise_3(capsys, monkeypatch):
     assert not nb12.exercise_3(last_loss_epoch)
     assert "mean of the epoch's losses" in capsys.readouterr().out
     assert not nb12.exercise_3(None)
-    _strict_fails(monkeypatch, nb12.exercise_3, chatty_epoch)
+    strict_fails(monkeypatch, nb12.exercise_3, chatty_epoch)
