@@ -96,3 +96,10 @@ def test_student_edition_runs_top_to_bottom_and_scores_zero(tmp_path: Path) -> N
     assert len(grades) == sum(len(numbers) for numbers in exercises_by_notebook().values())
     assert [g for g in grades if g.score != 0] == []
     assert all("no answer yet" in g.message for g in grades)
+
+
+def test_only_the_course_modules_count() -> None:
+    """Checks registered elsewhere (these tests register notebooks 97 and 98) are not course exercises."""
+    expected = exercises_by_notebook()
+    assert sorted(expected) == sorted(path.name[:2] for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert "98" not in expected and "97" not in expected
