@@ -43,6 +43,7 @@ from course_lib import config
 from course_lib.experiments import av_digits_fusion as avf
 from course_lib.export import median_latency
 from course_lib.models.modality_dropout import ModalityDropoutModel
+from course_lib.train import autocast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_report
@@ -55,22 +56,22 @@ WARM_UP_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Precision:
-    """One row group: autocast dtype (None: plain float32) and the TF32 flags (None: leave PyTorch's default)."""
+    """One row group: ``fit``'s precision name ("fp32": no autocast) and the TF32 flags (None: PyTorch's default)."""
 
     name: str
-    autocast: torch.dtype | None = None
+    autocast: str = "fp32"
     matmul_tf32: bool | None = None
     conv_tf32: bool | None = None
 
 
 GPU_PRECISIONS = (
     Precision("float32, TF32 off", matmul_tf32=False, conv_tf32=False),
-    Precision("float32, PyTorch defaults", None, None, None),
+    Precision("float32, PyTorch defaults"),
     Precision("float32, TF32 on", matmul_tf32=True, conv_tf32=True),
-    Precision("bfloat16 autocast", torch.bfloat16),
-    Precision("float16 autocast", torch.float16),
+    Precision("bfloat16 autocast", "bf16"),
+    Precision("float16 autocast", "fp16"),
 )
-CPU_PRECISIONS = (Precision("float32"), Precision("bfloat16 autocast", torch.bfloat16))
+CPU_PRECISIONS = (Precision("float32"), Precision("bfloat16 autocast", "bf16"))
 
 
 def tf32_defaults() -> dict[str, bool | str]:
@@ -88,10 +89,8 @@ def precision_context(precision: Precision, device: torch.device) -> Iterator[No
         torch.backends.cuda.matmul.allow_tf32 = precision.matmul_tf32
     if precision.conv_tf32 is not None:
         torch.backends.cudnn.allow_tf32 = precision.conv_tf32
-    autocast = (torch.autocast(device.type, dtype=precision.autocast) if precision.autocast is not None
-                else contextlib.nullcontext())
     try:
-        with autocast:
+        with autocast(device, precision.autocast):
             yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
@@ -168,7 +167,7 @@ def measure(device: torch.device, precisions: tuple[Precision, ...], batch_sizes
             infer = synchronized(partial(inference_step, model, batch, precision, device), device)
             trained = copy.deepcopy(model).train()
             optimizer = torch.optim.Adam(trained.parameters(), lr=avf.LEARNING_RATES["adam"])
-            scaler = torch.amp.GradScaler(device.type, enabled=precision.autocast == torch.float16)
+            scaler = torch.amp.GradScaler(device.type, enabled=precision.autocast == "fp16")
             train = synchronized(partial(training_step, trained, optimizer, scaler, batch, precision, device), device)
             rows.append({"precision": precision.name, "batch_size": batch_size,
                          "inference_ms": 1e3 * median_latency(infer, repeats, warmup),

@@ -1,12 +1,13 @@
 """The checks of notebook 07's exercises accept a correct answer and explain a wrong one or a missing one."""
 from __future__ import annotations
 
-import pytest
 import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as AT
 
 from course_lib.exercises import nb07
+
+from exercise_checks import case_tests
 
 
 def mfcc_with_deltas() -> torch.Tensor:
@@ -28,31 +29,8 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("number", sorted(CASES))
-def test_check_passes_a_correct_answer(number, capsys):
-    assert getattr(nb07, f"exercise_{number}")(*CASES[number][0])
-    assert f"Exercise {number}: passed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("number", sorted(CASES))
-def test_check_explains_a_wrong_answer(number, capsys):
-    assert not getattr(nb07, f"exercise_{number}")(*CASES[number][1])
-    out = capsys.readouterr().out
-    assert f"Exercise {number}: not yet" in out and "Hint" in out
-
-
-@pytest.mark.parametrize("number", sorted(CASES))
-def test_check_says_no_answer_yet_to_none(number, capsys):
-    answers = [None] * len(CASES[number][0])
-    assert not getattr(nb07, f"exercise_{number}")(*answers)
-    assert "no answer yet" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("number", sorted(CASES))
-def test_strict_mode_raises_on_a_wrong_answer(number, monkeypatch):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError, match=f"notebook 07, exercise {number}"):
-        getattr(nb07, f"exercise_{number}")(*CASES[number][1])
+(test_check_passes_a_correct_answer, test_check_explains_a_wrong_answer,
+ test_check_says_no_answer_yet_to_none, test_strict_mode_raises_on_a_wrong_answer) = case_tests(nb07, CASES)
 
 
 def test_exercise_3_reference_counts_the_empty_filters():

@@ -1,12 +1,13 @@
 """The checks of notebook 08's exercises accept a correct answer and explain a wrong one or a missing one."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from course_lib.exercises import nb08
 from course_lib.models import count_parameters
 from course_lib.models.video import R2Plus1dClassifier
+
+from exercise_checks import case_tests
 
 LABELS = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 0, 1])
 PROBS = torch.full((10, 8), 0.02).index_put_((torch.arange(10), torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 1, 1])),
@@ -26,31 +27,8 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("number", sorted(CASES))
-def test_check_passes_a_correct_answer(number, capsys):
-    assert getattr(nb08, f"exercise_{number}")(*CASES[number][0])
-    assert f"Exercise {number}: passed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("number", sorted(CASES))
-def test_check_explains_a_wrong_answer(number, capsys):
-    assert not getattr(nb08, f"exercise_{number}")(*CASES[number][1])
-    out = capsys.readouterr().out
-    assert f"Exercise {number}: not yet" in out and "Hint" in out
-
-
-@pytest.mark.parametrize("number", sorted(CASES))
-def test_check_says_no_answer_yet_to_none(number, capsys):
-    answers = [None] * len(CASES[number][0])
-    assert not getattr(nb08, f"exercise_{number}")(*answers)
-    assert "no answer yet" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("number", sorted(CASES))
-def test_strict_mode_raises_on_a_wrong_answer(number, monkeypatch):
-    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
-    with pytest.raises(AssertionError, match=f"notebook 08, exercise {number}"):
-        getattr(nb08, f"exercise_{number}")(*CASES[number][1])
+(test_check_passes_a_correct_answer, test_check_explains_a_wrong_answer,
+ test_check_says_no_answer_yet_to_none, test_strict_mode_raises_on_a_wrong_answer) = case_tests(nb08, CASES)
 
 
 def test_exercise_5_recomputes_the_accuracy(capsys):

@@ -97,6 +97,25 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def model_device(model: Any) -> Any:
+    """The device that holds ``model``'s parameters (where a check must send its inputs)."""
+    return next(model.parameters()).device
+
+
+def fraction(value: Any, what: str, kind: str = "a fraction", hint: str = "") -> float:
+    """``value`` as a float, or :class:`NotYet` unless it is a number between 0 and 1 (an accuracy, a share)."""
+    require(isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1,
+            f"{what} should be {kind} between 0 and 1, got {value!r}." + (f" Hint: {hint}" if hint else ""))
+    return float(value)
+
+
+def require_keys(value: Any, keys: Any, what: str) -> None:
+    """:class:`NotYet` unless ``value`` is a dict with exactly the keys ``keys``."""
+    require(isinstance(value, dict) and set(value) == set(keys),
+            f"{what} should be a dict with the keys {sorted(keys, key=str)}, got "
+            f"{sorted(value, key=str) if isinstance(value, dict) else type(value).__name__}.")
+
+
 def require(condition: bool, message: str) -> None:
     """Raise :class:`NotYet` with ``message`` unless ``condition`` holds."""
     if not condition:

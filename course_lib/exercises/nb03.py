@@ -8,16 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.exercises.core import close, exercise, require
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+from course_lib.exercises.core import close, exercise, model_device, require
 
 
 def _gated_outputs(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """A gated model in eval mode on {"image", "audio"} -> (logits (B, C), image weight (B,)), on the CPU."""
-    device = _device(model)
+    device = model_device(model)
     with torch.no_grad():
         logits, gate = model.eval()({m: batch[m].to(device) for m in ("image", "audio")}, return_weights=True)
     return logits.cpu(), gate[:, 0].cpu()

@@ -14,15 +14,12 @@ from torch import nn
 
 from course_lib.data import sort_of_clevr as soc
 from course_lib.data.text import Vocabulary, tokenize
-from course_lib.exercises.core import NotYet, exercise, require
+from course_lib.exercises.core import NotYet, exercise, model_device, require
 from course_lib.models import count_parameters
 
 #: a subtype "breaks" without hop 2's distance bias when its test accuracy falls by more than this
 BREAK_DROP = 0.10
 
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _subtype_values(answer: object, what: str) -> dict[str, float]:
@@ -46,7 +43,7 @@ def exercise_1(sentence: str, answer: str, model: nn.Module, image: torch.Tensor
                          "Hint: `word in data.vocab` tells whether the model knows a word.")
     require(answer in soc.ANSWERS, f"answer should be one of {list(soc.ANSWERS)}, got {answer!r}. "
                                    "Hint: soc.ANSWERS[logits.argmax()] turns the answer logits into a word.")
-    device = _device(model)
+    device = model_device(model)
     with torch.no_grad():
         logits = model.eval()({"image": image[None].to(device),
                                "question": torch.tensor(ids)[None, None].to(device)})["answer"]  # (1, 1, answers)
@@ -61,7 +58,7 @@ def exercise_2(mean_entropy: Mapping[str, float], most_focused: str, model: nn.M
                test: Mapping[str, torch.Tensor]) -> str:
     """``mean_entropy``: {subtype: mean entropy in nats of the attention weights of its test questions}."""
     answer = _subtype_values(mean_entropy, "mean_entropy")
-    device, entropies = _device(model), []
+    device, entropies = model_device(model), []
     model.eval()
     with torch.no_grad():
         for start in range(0, len(test["image"]), 100):  # batches of 100 images: batch statistics as in the notebook
@@ -99,7 +96,7 @@ def exercise_3(without_bias: Mapping[str, float], broken: object, model: nn.Modu
     saved = sharpness.data.clone()
     try:
         sharpness.data.fill_(-20.0)
-        expected = split_scores(model, data, "test", _device(model))
+        expected = split_scores(model, data, "test", model_device(model))
     finally:
         sharpness.data.copy_(saved)
     for name in soc.SUBTYPES:

@@ -8,7 +8,7 @@ import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as AT
 
-from course_lib.exercises.core import NotYet, exercise, require
+from course_lib.exercises.core import NotYet, exercise, fraction, require, require_keys
 
 SAMPLE_RATE, N_FFT, N_MELS, N_MFCC = 8000, 200, 40, 13
 
@@ -20,15 +20,11 @@ def _tensor(value: object, what: str, dims: int) -> torch.Tensor:
 
 
 def _accuracy(value: object, what: str) -> None:
-    require(isinstance(value, (int, float)) and 0 <= value <= 1,
-            f"{what} should be an accuracy between 0 and 1, got {value!r}. "
-            "Hint: train_and_test(features) returns a dict; take its 'accuracy'.")
+    fraction(value, what, kind="an accuracy", hint="train_and_test(features) returns a dict; take its 'accuracy'.")
 
 
 def _accuracies(value: object, keys: set, what: str) -> None:
-    require(isinstance(value, dict) and set(value) == keys,
-            f"{what} should be a dict with the keys {sorted(keys, key=str)}, got "
-            f"{sorted(value, key=str) if isinstance(value, dict) else type(value).__name__}.")
+    require_keys(value, keys, what)
     for key, accuracy in value.items():
         _accuracy(accuracy, f"{what}[{key!r}]")
 

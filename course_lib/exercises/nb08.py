@@ -6,30 +6,18 @@ from collections.abc import Sequence
 
 import torch
 
-from course_lib.exercises.core import NotYet, describe, exercise, require
+from course_lib.exercises.core import NotYet, describe, exercise, fraction, require, require_keys
 
 NUM_MOTIONS = 8
 FRAME_MODELS = ("per-frame CNN + mean", "per-frame CNN + temporal conv", "R(2+1)D")
 FLOW_SETTINGS = ("defaults", "winsize=5", "winsize=25", "levels=1")
 
 
-def _fraction(value: object, what: str) -> float:
-    require(isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1,
-            f"{what} should be a fraction between 0 and 1 (a float), got {value!r}.")
-    return float(value)
-
-
-def _keys(value: object, keys: Sequence, what: str) -> None:
-    require(isinstance(value, dict) and set(value) == set(keys),
-            f"{what} should be a dict with the keys {list(keys)}, got "
-            f"{list(value) if isinstance(value, dict) else type(value).__name__}.")
-
-
 @exercise("08", 1)
 def exercise_1(max_accuracy: float, max_reversal: dict) -> str:
-    _fraction(max_accuracy, "max_accuracy")
-    _keys(max_reversal, ("forwards", "backwards", "same"), "max_reversal")
-    forwards, backwards, same = (_fraction(max_reversal[k], f"max_reversal[{k!r}]")
+    fraction(max_accuracy, "max_accuracy")
+    require_keys(max_reversal, ("forwards", "backwards", "same"), "max_reversal")
+    forwards, backwards, same = (fraction(max_reversal[k], f"max_reversal[{k!r}]")
                                  for k in ("forwards", "backwards", "same"))
     require(same == 1.0,
             f"the max-pooled model should give the same prediction for every clip and its reversal, got {same:.3f}. "
@@ -42,12 +30,12 @@ def exercise_1(max_accuracy: float, max_reversal: dict) -> str:
 
 @exercise("08", 2)
 def exercise_2(shuffled_accuracy: dict) -> str:
-    _keys(shuffled_accuracy, FRAME_MODELS, "shuffled_accuracy")
+    require_keys(shuffled_accuracy, FRAME_MODELS, "shuffled_accuracy")
     for name, pair in shuffled_accuracy.items():
         require(isinstance(pair, tuple) and len(pair) == 2,
                 f"shuffled_accuracy[{name!r}] should be a tuple (accuracy in order, accuracy shuffled), got {pair!r}.")
         for value in pair:
-            _fraction(value, f"each accuracy of shuffled_accuracy[{name!r}]")
+            fraction(value, f"each accuracy of shuffled_accuracy[{name!r}]")
     in_order, shuffled = shuffled_accuracy["per-frame CNN + mean"]
     require(abs(in_order - shuffled) <= 0.01,
             f"the mean-pooled model scored {in_order:.3f} in order and {shuffled:.3f} shuffled, but a mean over "
@@ -61,19 +49,19 @@ def exercise_3(r3d_row: dict, widths: Sequence[int] = (8, 16)) -> str:
     from course_lib.models import count_parameters
     from course_lib.models.video import R2Plus1dClassifier
 
-    _keys(r3d_row, ("input", "model", "parameters", "accuracy", "seconds"), "r3d_row")
+    require_keys(r3d_row, ("input", "model", "parameters", "accuracy", "seconds"), "r3d_row")
     expected = count_parameters(R2Plus1dClassifier(NUM_MOTIONS, widths=widths, conv="3d"))
     require(r3d_row["input"] == "frames", f"train the R3D on the frames (key 'video'), got input {r3d_row['input']!r}.")
     require(r3d_row["parameters"] == expected,
             f"the model has {r3d_row['parameters']:,} parameters, the R3D of widths {tuple(widths)} has {expected:,}. "
             "Hint: R2Plus1dClassifier(len(MOTIONS), widths=R21D_WIDTHS, conv=\"3d\").")
-    _fraction(r3d_row["accuracy"], "r3d_row['accuracy']")
+    fraction(r3d_row["accuracy"], "r3d_row['accuracy']")
     return f"R3D: {expected:,} parameters, test accuracy {r3d_row['accuracy']:.3f}."
 
 
 @exercise("08", 4)
 def exercise_4(flow_errors: dict) -> str:
-    _keys(flow_errors, FLOW_SETTINGS, "flow_errors")
+    require_keys(flow_errors, FLOW_SETTINGS, "flow_errors")
     for setting, value in flow_errors.items():
         require(isinstance(value, float) and math.isfinite(value) and 0 < value < 20,
                 f"flow_errors[{setting!r}] should be a median error in pixels (a positive float), got {value!r}.")
@@ -94,7 +82,7 @@ def exercise_5(two_stream_probs: torch.Tensor, two_stream_accuracy: float, label
         raise NotYet("each row of two_stream_probs should be probabilities that sum to 1. "
                      "Hint: average logits.softmax(1) of the two models, not the logits.")
     expected = (probs.argmax(dim=1) == labels.cpu()).float().mean().item()
-    accuracy = _fraction(two_stream_accuracy, "two_stream_accuracy")
+    accuracy = fraction(two_stream_accuracy, "two_stream_accuracy")
     require(abs(accuracy - expected) < 1e-6,
             f"two_stream_accuracy is {accuracy:.4f}, but the averaged probabilities score {expected:.4f} on the "
             "labels. Hint: (probs.argmax(1) == labels).float().mean().")

@@ -7,17 +7,13 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from course_lib.exercises.core import close, exercise, require
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+from course_lib.exercises.core import close, exercise, model_device, require
 
 
 @torch.no_grad()
 def _logits(model: nn.Module, inputs: Mapping[str, Tensor]) -> Tensor:
     """Eval-mode logits (N, C) of ``model`` on ``inputs``, on the CPU."""
-    device = _device(model)
+    device = model_device(model)
     return model.eval()({m: x.to(device) for m, x in inputs.items()}).float().cpu()
 
 

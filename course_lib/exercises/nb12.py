@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.exercises.core import close, exercise, require
+from course_lib.train import train_one_epoch
 
 #: tensor methods that copy a value to the host (not ``.to("cpu")`` and others)
 HOST_READS = ("item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__")
@@ -87,17 +88,10 @@ def _setup(steps: int) -> tuple[nn.Module, torch.optim.Optimizer, list[dict]]:
     return model, torch.optim.SGD(model.parameters(), lr=0.05), batches
 
 
-def _chatty_mean(steps: int) -> float:
-    """The mean loss of ``steps`` steps on ``_setup(steps)``, each loss read at once (the reference)."""
+def _reference_mean(steps: int) -> float:
+    """The mean loss of ``steps`` steps on ``_setup(steps)``, from the course's training loop (the reference)."""
     model, optimizer, batches = _setup(steps)
-    losses = []
-    for batch in batches:
-        loss = F.cross_entropy(model(batch), batch["label"])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
+    return train_one_epoch(model, batches, F.cross_entropy, optimizer, torch.device("cpu"))["loss"]
 
 
 @exercise("12", 3)
@@ -110,6 +104,6 @@ def exercise_3(quiet_epoch: Callable) -> str:
     require(reads_4 == reads_8,
             f"quiet_epoch read the device {reads_4} times for 4 steps and {reads_8} for 8. Hint: keep each loss on "
             "the device (loss.detach()) and read their mean once, after the loop.")
-    close(mean_8, _chatty_mean(8), "the mean loss of 8 steps", 1e-5,
+    close(mean_8, _reference_mean(8), "the mean loss of 8 steps", 1e-5,
           "return the mean of the epoch's losses, as chatty_epoch does: torch.stack(losses).mean().item().")
     return f"{reads_8} host read(s) an epoch, whatever the number of steps."
