@@ -23,7 +23,8 @@ def test_data_keeps_each_image_with_its_questions(data):
     assert (train["qtype"][:, :10] == 0).all() and (train["qtype"][:, 10:] == 1).all()
     assert data.vocab.decode(train["question"][0, 0]).endswith(("?", "."))
     batch = next(iter(data.loader("test", batch_size=3)))
-    assert set(batch) == {"image", "question", *vqa.TARGETS} and batch["question"].shape[:2] == (3, 20)
+    assert set(batch) == {"image", "question", "question_code", *vqa.TARGETS} and batch["question"].shape[:2] == (3, 20)
+    assert batch["question_code"].shape == (3, 20, vqa.CODE_DIM)
 
 
 def test_object_targets_follow_the_palette_and_the_pixels():
@@ -45,12 +46,16 @@ def test_every_method_answers_every_question_and_learns_from_both_inputs(method,
     torch.manual_seed(0)
     model = vqa.build_model(method, len(data.vocab))
     batch = next(iter(data.loader("train", batch_size=2)))
-    inputs = {"image": batch["image"], "question": batch["question"]}
+    inputs = {key: batch[key] for key in ("image", "question", "question_code")}
     outputs = model(inputs)
     assert outputs["answer"].shape == (2, 20, vqa.NUM_ANSWERS)
     vqa.vqa_loss(outputs, batch).backward()
     for part in (model.image_encoder, model.question_encoder):
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+        parameters = list(part.parameters())
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in parameters) or not parameters
+    if not list(model.question_encoder.parameters()):  # coded questions: nothing to learn, but they steer the answer
+        blank = model({**inputs, "question_code": torch.zeros_like(inputs["question_code"])})["answer"]
+        assert not torch.allclose(blank, outputs["answer"])
 
 
 def test_multitask_model_has_auxiliary_heads_and_their_losses_count(data):

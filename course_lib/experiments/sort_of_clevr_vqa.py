@@ -7,11 +7,13 @@
 
 A batch holds whole images with all their questions: ``image`` (B, 3, 75, 75) uint8,
 ``question`` (B, Q, L) token ids (0 = padding), ``label`` (B, Q). Every model encodes an
-image once and answers its Q = 20 questions from that one encoding, and every model reads
-the questions as sentences with the same small text encoder learned from scratch over the
-course vocabulary (the mean of word embeddings by default, or a GRU). Only the way the image
-and the question meet changes:
+image once and answers its Q = 20 questions from that one encoding, and every model but
+the first reads the questions as sentences with the same small text encoder learned from
+scratch over the course vocabulary (the mean of word embeddings by default, or a GRU). Only
+the way the image and the question meet changes:
 
+- ``cnn_mlp_coded``: the Relation Networks paper's baseline, with its binary-coded questions
+  (``question_code``: the colour, the kind of question, the side a yes/no question names).
 - ``cnn_mlp``: a CNN (after the Relation Networks paper) flattened, concatenated with the
   question, and an MLP: late fusion.
 - ``attention``: the question attends over the CNN's regions (10 x 10 cells with their
@@ -24,6 +26,13 @@ and the question meet changes:
   question's colour and kind.
 - ``relational_no_hop2_target``: the same, without the nearest / farthest task (an ablation).
 - ``relational_answers_only``: the same model trained on the answers alone.
+- ``colour_slots``: answers alone, with slots that group the pixels by their exact colour
+  (no parameters) and a head that reads hop 1's position along directions the question
+  chooses; ``colour_slots_no_readout`` is the same without that readout (an ablation).
+
+``TRAINING_SIGNAL`` says what each method learns from. ``train_method(..., cache=True)``
+keeps the trained weights under ``artifacts/vqa_weights/`` and loads them on the next call
+with the same settings, unless ``retrain=True``.
 
 Every model returns a dict: ``"answer"`` (B, Q, num_answers) logits, and for the multitask
 models the outputs of their auxiliary heads; ``vqa_loss`` adds the loss of every head present.
@@ -31,6 +40,7 @@ models the outputs of their auxiliary heads; ``vqa_loss`` adds the loss of every
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,33 +53,59 @@ from course_lib import config
 from course_lib.data import sort_of_clevr as soc
 from course_lib.data.tensors import tensor_loader
 from course_lib.data.text import Vocabulary, pad_sequences
-from course_lib.experiments.common import MethodResult, group_accuracy
+from course_lib.experiments.common import MethodResult, cached_method, group_accuracy
 from course_lib.metrics import accuracy, classification_report
 from course_lib.models.autoencoders import VQAAutoencoder
 from course_lib.models.vqa import VQAModel
-from course_lib.models.vqa_encoders import ConvImageEncoder, QuestionEncoder, SlotImageEncoder
+from course_lib.models.vqa_encoders import CodedQuestionEncoder, ConvImageEncoder, QuestionEncoder, SlotImageEncoder
 from course_lib.models.vqa_reasoners import AttentionReasoner, CNNMLPReasoner, FiLMReasoner, ObjectReasoner
 from course_lib.train import FitResult, fit, predict, run_summary
 
 #: Method key -> the name shown in tables.
 METHODS: dict[str, str] = {
+    "cnn_mlp_coded": "CNN + MLP, coded questions",
     "cnn_mlp": "CNN + MLP (late fusion)",
     "attention": "cross-modal attention",
     "film": "FiLM",
-    "relational": "object slots + distance attention + RN, multitask",
-    "relational_no_hop2_target": "object slots + distance attention + RN, multitask without hop 2's target",
     "relational_answers_only": "object slots + distance attention + RN, answers only",
+    "colour_slots_no_readout": "colour slots + distance attention + RN, answers only, no position readout",
+    "colour_slots": "colour slots + distance attention + RN + position readout, answers only",
+    "relational_no_hop2_target": "object slots + distance attention + RN, multitask without hop 2's target",
+    "relational": "object slots + distance attention + RN, multitask",
+}
+#: What each method learns from besides the images and questions: "answers" alone, or answers and
+#: annotations that the generator records (scene: every object's centre and shape; question: the
+#: colour it names, its kind and the object it names; hop 2's target: the objects nearest to and
+#: farthest from the named one).
+TRAINING_SIGNAL: dict[str, str] = {
+    **dict.fromkeys(("cnn_mlp_coded", "cnn_mlp", "attention", "film", "relational_answers_only",
+                     "colour_slots_no_readout", "colour_slots"), "answers"),
+    "relational_no_hop2_target": "answers + scene + question annotations",
+    "relational": "answers + scene + question annotations + hop 2's target",
 }
 NUM_ANSWERS = len(soc.ANSWERS)
 NUM_COLORS = len(soc.COLORS)
-#: Full-mode training budget per method: epochs and peak learning rate (AdamW, warm-up then cosine decay).
-EPOCHS = {"cnn_mlp": 12, "attention": 6, "film": 6, "relational": 12, "relational_no_hop2_target": 12,
-          "relational_answers_only": 12}
-LEARNING_RATES = {"cnn_mlp": 2e-3, "attention": 2e-3, "film": 2e-3, "relational": 1e-2, "relational_no_hop2_target": 1e-2,
-                  "relational_answers_only": 1e-2}
+#: Size of a coded question: colour one-hot, subtype one-hot, and the side a yes/no question names.
+CODE_DIM = NUM_COLORS + len(soc.SUBTYPES) + 1
+#: Full-mode training budget per method: (most) epochs and peak learning rate (AdamW, warm-up then cosine decay).
+EPOCHS = {"cnn_mlp_coded": 20, "cnn_mlp": 20, "attention": 8, "film": 8, "relational": 12,
+          "relational_no_hop2_target": 12, "relational_answers_only": 12, "colour_slots": 10,
+          "colour_slots_no_readout": 10}
+#: The baselines stop after this many epochs without a better validation accuracy (early stopping);
+#: the other methods train for their whole budget.
+PATIENCE = {"cnn_mlp_coded": 3, "cnn_mlp": 3, "attention": 2, "film": 2}
+#: Learning rates of the baselines: the best on the validation split among ``LR_CANDIDATES`` after
+#: ``LR_SEARCH_EPOCHS`` epochs of seed 0 (``benchmarks/vqa_sort_of_clevr.py`` runs that search).
+LEARNING_RATES = {"cnn_mlp_coded": 2e-3, "cnn_mlp": 2e-3, "attention": 2e-3, "film": 2e-3, "relational": 1e-2,
+                  "relational_no_hop2_target": 1e-2, "relational_answers_only": 1e-2, "colour_slots": 3e-3,
+                  "colour_slots_no_readout": 3e-3}
+LR_CANDIDATES = (1e-3, 2e-3, 4e-3)
+LR_SEARCH_EPOCHS = {"cnn_mlp_coded": 3, "cnn_mlp": 3, "attention": 2, "film": 2}
 #: The reasoner's outputs that each relational method returns: ``vqa_loss`` trains every output present.
 RELATIONAL_OUTPUTS = {"relational": ("answer", "named_object", "related_object"),
-                      "relational_no_hop2_target": ("answer", "named_object"), "relational_answers_only": ("answer",)}
+                      "relational_no_hop2_target": ("answer", "named_object"), "relational_answers_only": ("answer",),
+                      "colour_slots": ("answer",), "colour_slots_no_readout": ("answer",)}
+POSITION_READOUT = 16  # directions along which the colour-slot model's question reads hop 1's position
 BATCH_IMAGES = 32  # images per batch, each with all its questions
 #: The targets of a batch: the answers and the annotations that the auxiliary tasks learn from.
 TARGETS = ("label", "object_position", "object_shape", "object_present", "question_color", "subtype")
@@ -84,7 +120,8 @@ class VQAData:
     """Sort-of-CLEVR-Text as tensors, per split, with ``N`` images of ``Q`` questions and ``C`` colours:
 
     ``image`` (N, 3, S, S) uint8, ``question`` (N, Q, L) int64 token ids, ``label``, ``qtype``,
-    ``subtype``, ``question_color`` (N, Q) int64; ``object_position`` (N, C, 2) the centre (x, y)
+    ``subtype``, ``question_color`` (N, Q) int64; ``question_code`` (N, Q, CODE_DIM) float, the
+    binary-coded question (``question_codes``); ``object_position`` (N, C, 2) the centre (x, y)
     in [-1, 1] of the object of each palette colour, ``object_shape`` (N, C) its shape (index
     into ``SHAPES``), ``object_present`` (N, C) bool. Also the
     vocabulary of the training questions.
@@ -94,11 +131,26 @@ class VQAData:
     vocab: Vocabulary
 
     def loader(self, split: str, batch_size: int = BATCH_IMAGES, shuffle: bool = False, seed: int = 0,
-               keys: Sequence[str] = ("image", "question", *TARGETS)) -> DataLoader:
+               keys: Sequence[str] = ("image", "question", "question_code", *TARGETS)) -> DataLoader:
         """A DataLoader of dict batches of whole images (each with its Q questions) over ``keys``."""
         if split not in self.splits:
             raise ValueError(f"split must be one of {list(self.splits)}, got {split!r}")
         return tensor_loader({key: self.splits[split][key] for key in keys}, batch_size, shuffle, seed)
+
+
+def question_codes(arrays: Mapping[str, np.ndarray]) -> Tensor:
+    """The questions as the Relation Networks paper codes them: (M, CODE_DIM) float32 for M questions.
+
+    Per question: a one-hot of the colour it names, a one-hot of its subtype, and 1 where a
+    yes/no question names the second half (right, bottom or lower), else 0.
+    """
+    second_half = re.compile(r"\b(right|bottom|lower)\b")
+    side = torch.tensor([bool(second_half.search(text)) for text in arrays["question_text"].tolist()])
+    side &= torch.from_numpy(np.isin(arrays["subtype"], [soc.SUBTYPES.index("horizontal"),
+                                                         soc.SUBTYPES.index("vertical")]))
+    return torch.cat([nn.functional.one_hot(torch.from_numpy(arrays["question_color"]), NUM_COLORS),
+                      nn.functional.one_hot(torch.from_numpy(arrays["subtype"]), len(soc.SUBTYPES)),
+                      side[:, None]], dim=1).float()
 
 
 def object_targets(arrays: Mapping[str, np.ndarray]) -> dict[str, Tensor]:
@@ -138,6 +190,7 @@ def load_data(fast: bool | None = None, arrays: Mapping[str, np.ndarray] | None 
     per_image_tensors = {
         "image": torch.from_numpy(np.ascontiguousarray(arrays["images"].transpose(0, 3, 1, 2))),
         "question": ids[rows].view(num_images, per_image, -1),
+        "question_code": question_codes(arrays).view(num_images, per_image, CODE_DIM),
         **{key: torch.from_numpy(arrays[source]).view(num_images, per_image)
            for key, source in (("label", "answer"), ("qtype", "qtype"), ("subtype", "subtype"),
                                ("question_color", "question_color"))},
@@ -160,6 +213,10 @@ def build_model(method: str, vocab_size: int, question_encoder: str = "mean") ->
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if method == "cnn_mlp_coded":
+        return VQAModel(ConvImageEncoder(4), CodedQuestionEncoder(CODE_DIM),
+                        CNNMLPReasoner(24 * 5 * 5, NUM_ANSWERS, question_dim=CODE_DIM), ["maps"],
+                        question_key="question_code")
     question_encoder = QuestionEncoder(vocab_size, kind=question_encoder)
     if method == "cnn_mlp":
         return VQAModel(ConvImageEncoder(4), question_encoder, CNNMLPReasoner(24 * 5 * 5, NUM_ANSWERS), ["maps"])
@@ -168,6 +225,10 @@ def build_model(method: str, vocab_size: int, question_encoder: str = "mean") ->
     if method == "film":
         return VQAModel(ConvImageEncoder(3), question_encoder, FiLMReasoner(24, NUM_ANSWERS), ["maps"])
     outputs = RELATIONAL_OUTPUTS[method]
+    if method.startswith("colour_slots"):
+        readout = POSITION_READOUT if method == "colour_slots" else 0
+        return VQAModel(SlotImageEncoder(NUM_COLORS, grouping="colour"), question_encoder,
+                        ObjectReasoner(NUM_ANSWERS, outputs=outputs, position_readout=readout), ["objects", "positions"])
     multitask = "named_object" in outputs
     return VQAModel(SlotImageEncoder(NUM_COLORS, num_shapes=len(soc.SHAPES)), question_encoder,
                     ObjectReasoner(NUM_ANSWERS, outputs=outputs), ["objects", "positions"],
@@ -260,45 +321,61 @@ def split_scores(model: nn.Module, data: VQAData, split: str = "test", device: t
 
 
 def train_method(method: str, data: VQAData, seed: int = 0, *, epochs: int | None = None, lr: float | None = None,
-                 batch_size: int = BATCH_IMAGES, device: torch.device | None = None, progress: bool = False,
-                 pretrained: VQAAutoencoder | None = None) -> MethodResult:
+                 patience: int | None = None, batch_size: int = BATCH_IMAGES, device: torch.device | None = None,
+                 progress: bool = False, pretrained: VQAAutoencoder | None = None, cache: bool = False,
+                 retrain: bool = False) -> MethodResult:
     """Build and train one method; return the model, its history and its table row.
+
+    AdamW with a one-epoch warm-up and a cosine decay over ``epochs`` on ``vqa_loss``
+    (``EPOCHS``, ``LEARNING_RATES`` and ``PATIENCE`` by default): training stops early after
+    ``patience`` epochs without a better validation accuracy (0: never), and the weights of the best
+    epoch are kept and scored on the test split. ``seconds`` is the training time (``fit``,
+    validation included); ``TRAINING_SIGNAL`` goes into the row as ``"signal"``.
 
     ``pretrained``: a trained ``VQAAutoencoder`` whose image and question encoders give the
     starting weights (``cnn_mlp`` only, whose encoders have the same shapes).
 
-    AdamW with a one-epoch warm-up and a cosine decay (``EPOCHS`` and ``LEARNING_RATES``
-    by default) on ``vqa_loss``. The weights of the epoch
-    with the best validation accuracy are kept and scored on the test split. ``seconds`` is
-    the training time (``fit``, validation included).
+    ``cache=True`` keeps the trained weights, history and row under ``artifacts/vqa_weights/``
+    and, on a later call with the same method, seed, settings and data, loads them instead of
+    training (``retrain=True`` trains again and replaces them). Runs from ``pretrained``
+    encoders are never cached.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     device = device or config.get_device()
     epochs = EPOCHS[method] if epochs is None else epochs
     lr = LEARNING_RATES[method] if lr is None else lr
-    config.seed_everything(seed)
-    model = build_model(method, len(data.vocab))
-    if pretrained is not None:
-        if method != "cnn_mlp":
-            raise ValueError(f"pretrained encoders fit the cnn_mlp model only, not {method!r}")
-        model.image_encoder.load_state_dict(pretrained.image_encoder.state_dict())
-        model.question_encoder.load_state_dict(pretrained.question_encoder.state_dict())
-    train_loader = data.loader("train", batch_size, shuffle=True, seed=seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    scheduler = warmup_cosine(optimizer, epochs)
-    result = fit(model, train_loader, val_loader=data.loader("val", batch_size=100), loss_fn=vqa_loss,
-                 optimizer=optimizer, scheduler=scheduler, epochs=epochs, device=device, target_key=TARGETS,
-                 score_fn=vqa_accuracy, grad_clip=5.0, progress=progress)
-    row = {
-        "method": method,
-        "name": METHODS[method],
-        **split_scores(model, data, "test", device),
-        **run_summary(model, result, epochs, seed, device),
-        "lr": lr,
-        "pretrained": pretrained is not None,
-    }
-    return MethodResult(model, result, row)
+    patience = PATIENCE.get(method) if patience is None else patience or None
+    if pretrained is not None and method != "cnn_mlp":
+        raise ValueError(f"pretrained encoders fit the cnn_mlp model only, not {method!r}")
+
+    def build() -> nn.Module:
+        config.seed_everything(seed)
+        model = build_model(method, len(data.vocab))
+        if pretrained is not None:
+            model.image_encoder.load_state_dict(pretrained.image_encoder.state_dict())
+            model.question_encoder.load_state_dict(pretrained.question_encoder.state_dict())
+        return model
+
+    def train(model: nn.Module) -> tuple[FitResult, dict]:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+        result = fit(model, data.loader("train", batch_size, shuffle=True, seed=seed),
+                     val_loader=data.loader("val", batch_size=100), loss_fn=vqa_loss, optimizer=optimizer,
+                     scheduler=warmup_cosine(optimizer, epochs), epochs=epochs, device=device, target_key=TARGETS,
+                     score_fn=vqa_accuracy, grad_clip=5.0, patience=patience, progress=progress)
+        row = {"method": method, "name": METHODS[method], "signal": TRAINING_SIGNAL[method],
+               **split_scores(model, data, "test", device), **run_summary(model, result, epochs, seed, device),
+               "epochs_run": len(result.history["val_score"]), "lr": lr, "patience": patience,
+               "pretrained": pretrained is not None}
+        return result, row
+
+    if not cache or pretrained is not None:
+        model = build()
+        return MethodResult(model, *train(model))
+    settings = {"method": method, "seed": seed, "epochs": epochs, "lr": lr, "patience": patience,
+                "batch_size": batch_size, "dataset_version": soc.VERSION, "vocabulary": len(data.vocab),
+                "train_images": len(data.splits["train"]["image"])}
+    return cached_method("vqa_weights", settings, build, train, device=device, retrain=retrain)
 
 
 # ----------------------------------------------------------------------------- multimodal autoencoder

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.models.checks import check_shape
-from course_lib.models.coordinates import coordinate_grid
+from course_lib.models.relational import slot_summary
 from course_lib.models.vqa_encoders import conv_stem
 
 
@@ -223,12 +223,6 @@ class PaletteSlots(nn.Module):
         check_shape(images, "PaletteSlots: image", ("B", 3, "H", "W"))
         if images.dtype != torch.uint8:
             raise ValueError(f"PaletteSlots: image must be uint8 (exact colours), got {images.dtype}")
-        h, w = images.shape[-2:]
         masks = (images[:, None] == self.palette[None, :, :, None, None]).all(dim=2).flatten(2).float()  # (B, C, P)
-        grid = coordinate_grid(h, w, images.device)  # (P, 2) in [-1, 1]
-        area = masks.sum(dim=-1, keepdim=True)
-        share = masks / area.clamp(min=1.0)
-        centre = share @ grid
-        half_size = torch.tensor([w / 2, h / 2], device=images.device)
-        spread = (share @ grid.square() - centre.square()).clamp(min=0) * half_size.square()
-        return torch.cat([torch.log1p(area), centre, torch.log1p(spread)], dim=-1)
+        summary = slot_summary(masks, images.float() / 255)["objects"]  # (B, C, 8)
+        return summary[..., :5]  # the colour columns left out: slot c is colour c

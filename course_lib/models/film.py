@@ -57,15 +57,19 @@ class FiLM(nn.Module):
 
 
 class FiLMBlock(nn.Module):
-    """Residual block: 3x3 conv, batch norm (no affine), FiLM from the question, ReLU, plus the input.
+    """Residual block: 3x3 conv, normalization (no affine: FiLM scales and shifts), FiLM from the
+    question, ReLU, plus the input.
 
-    (B, C, H, W) and cond (B, cond_dim) -> (B, C, H, W).
+    (B, C, H, W) and cond (B, cond_dim) -> (B, C, H, W). ``norm="batch"`` (batch norm) or
+    ``"group"`` (group norm, one group per channel: each example normalized on its own).
     """
 
-    def __init__(self, channels: int, cond_dim: int) -> None:
+    def __init__(self, channels: int, cond_dim: int, norm: str = "batch") -> None:
         super().__init__()
+        if norm not in ("batch", "group"):
+            raise ValueError(f"FiLMBlock: norm must be 'batch' or 'group', got {norm!r}")
         self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.norm = nn.GroupNorm(channels, channels, affine=False) if norm == "group" else nn.BatchNorm2d(channels, affine=False)
         self.film = FiLM(cond_dim, channels)
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:

@@ -7,13 +7,17 @@ each step as an inductive bias, and learn everything else from pixels and answer
 
 - ``ObjectSlots``: a per-pixel network shares every pixel among ``num_slots`` object slots
   and one background slot (a softmax over the slots); each slot summarizes its pixels by
-  their area, centroid, spread and mean colour. With one slot per object, the centroid is the
-  object's centre and the area and spread tell a square from a circle.
+  their area, centroid, spread and mean colour (``slot_summary``). With one slot per object,
+  the centroid is the object's centre and the area and spread tell a square from a circle.
+- ``ColourSlots``: no parameters; one slot per distinct colour of the image (the most common
+  colour is the background), the same summary. It finds objects only in images drawn with
+  flat, exact colours, one colour per object (no shading, anti-aliasing, noise or JPEG).
 - ``RelationModule``: ``sum_j g([anchor, object_j, question])`` (Santoro et al. 2017), with
   ``g`` an MLP: a count of the objects related to the anchor in the way the question asks.
 - ``RelationalReasoner``: question -> hop 1 (attention finds the object named) -> hop 2
   (attention with a question-dependent bias on the distance to that object: it can pick the
-  closest or the furthest one) -> relation module -> answer.
+  closest or the furthest one) -> relation module -> answer. Optionally the question also
+  reads hop 1's position through projections it chooses (``position_readout``).
 """
 from __future__ import annotations
 
@@ -51,18 +55,66 @@ class ObjectSlots(nn.Module):
         """images (B, 3, H, W) in [0, 1] -> ``{"objects": (B, K, SLOT_SUMMARY_DIM), "positions": (B, K, 2),
         "masks": (B, K + 1, H * W)}`` (the last mask is the background's)."""
         check_shape(images, "ObjectSlots: images", ("B", 3, "H", "W"))
-        b, _, h, w = images.shape
         masks = self.assign(images).flatten(2).softmax(dim=1)  # (B, K + 1, P): every pixel shared among the slots
-        objects = masks[:, :-1]
-        grid = coordinate_grid(h, w, images.device)  # (P, 2)
-        colours = images.flatten(2).transpose(1, 2)  # (B, P, 3)
-        area = objects.sum(dim=-1, keepdim=True)  # (B, K, 1) in pixels
-        share = objects / area.clamp(min=1.0)  # weights summing to about 1 over the slot's pixels
-        centre = share @ grid  # (B, K, 2)
-        half_size = torch.tensor([w / 2, h / 2], device=images.device)  # pixels per unit of x and of y
-        spread = (share @ grid.square() - centre.square()).clamp(min=0) * half_size.square()
-        summary = torch.cat([torch.log1p(area), centre, torch.log1p(spread), share @ colours], dim=-1)
-        return {"objects": summary, "positions": centre, "masks": masks}
+        return {**slot_summary(masks[:, :-1], images), "masks": masks}
+
+
+class ColourSlots(nn.Module):
+    """Images (B, 3, H, W) -> one slot per distinct colour, with ``ObjectSlots``' summary; no parameters.
+
+    Every pixel of an image goes to the slot of its exact colour (its 8-bit RGB value); the
+    image's most common colour is the background. The slots are ordered by colour value,
+    which carries no meaning: the models that read them attend over the set. Each image must
+    hold exactly ``num_slots`` colours besides its background, so this grouping suits images
+    drawn with flat colours, one per object, like Sort-of-CLEVR's; a photograph has thousands
+    of colours per object and needs a learned grouping.
+    """
+
+    def __init__(self, num_slots: int = 6) -> None:
+        super().__init__()
+        if num_slots < 1:
+            raise ValueError(f"ColourSlots: num_slots must be at least 1, got {num_slots}")
+        self.num_slots = num_slots
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        """images (B, 3, H, W) in [0, 1] -> ``{"objects": (B, K, SLOT_SUMMARY_DIM), "positions": (B, K, 2),
+        "masks": (B, K + 1, H * W)}``, each mask 0 or 1 (the last one the background's)."""
+        check_shape(images, "ColourSlots: images", ("B", 3, "H", "W"))
+        b, k = images.shape[0], self.num_slots
+        rgb = (images.detach().flatten(2) * 255).round().long()  # (B, 3, P)
+        code = (rgb[:, 0] * 256 + rgb[:, 1]) * 256 + rgb[:, 2]  # (B, P): one integer per colour
+        image_index = torch.arange(b, device=images.device)[:, None]
+        colours, slot, counts = torch.unique(image_index * 2**24 + code, return_inverse=True, return_counts=True)
+        per_image = torch.bincount(colours // 2**24, minlength=b)  # distinct colours per image, background included
+        if (per_image != k + 1).any():
+            bad = int((per_image != k + 1).nonzero()[0])
+            raise ValueError(f"ColourSlots: image {bad} has {int(per_image[bad])} distinct colours, expected "
+                             f"num_slots + 1 = {k + 1} (one per object and the background); it needs flat, exact colours")
+        rank = slot - image_index * (k + 1)  # (B, P): the rank of the pixel's colour within its image
+        background = counts.view(b, k + 1).argmax(dim=1, keepdim=True)  # (B, 1): the most common colour
+        slot = torch.where(rank == background, k, rank - (rank > background).long())  # the background goes last
+        masks = nn.functional.one_hot(slot, k + 1).transpose(1, 2).to(images.dtype)  # (B, K + 1, P)
+        return {**slot_summary(masks[:, :-1], images), "masks": masks}
+
+
+def slot_summary(masks: Tensor, images: Tensor) -> dict[str, Tensor]:
+    """Summarize each slot of ``masks`` (B, K, H * W), its share of every pixel of ``images`` (B, 3, H, W).
+
+    Returns ``{"objects": (B, K, SLOT_SUMMARY_DIM), "positions": (B, K, 2)}``: per slot its log
+    area ``log(1 + sum m_k)`` (in pixels), its centroid (the mask-weighted mean of the pixel
+    coordinates, in [-1, 1]), its log spread (the weighted variance of x and of y, in pixels^2)
+    and its mean colour.
+    """
+    _, _, h, w = images.shape
+    grid = coordinate_grid(h, w, images.device)  # (P, 2)
+    colours = images.flatten(2).transpose(1, 2)  # (B, P, 3)
+    area = masks.sum(dim=-1, keepdim=True)  # (B, K, 1) in pixels
+    share = masks / area.clamp(min=1.0)  # weights summing to about 1 over the slot's pixels
+    centre = share @ grid  # (B, K, 2)
+    half_size = torch.tensor([w / 2, h / 2], device=images.device)  # pixels per unit of x and of y
+    spread = (share @ grid.square() - centre.square()).clamp(min=0) * half_size.square()
+    summary = torch.cat([torch.log1p(area), centre, torch.log1p(spread), share @ colours], dim=-1)
+    return {"objects": summary, "positions": centre}
 
 
 class RelationModule(nn.Module):
@@ -101,7 +153,11 @@ class RelationalReasoner(nn.Module):
        farthest); ``c`` is a learned sharpness. The question reads what it needs from ``o2``,
        both heads' results.
     3. Relations: ``RelationModule(o1, objects, q)``, for counting.
-    4. Head: an MLP on ``[q, o1, p1, o2, relations]`` -> answer logits.
+    4. Head: an MLP on ``[q, o1, p1, o2, relations]`` -> answer logits. With
+       ``position_readout = r > 0`` the head also gets ``r`` projections of ``p1`` that the
+       question chooses, ``U_j(q) . p1``: "is it on the left?" becomes one number whose sign is
+       the answer. Without them the MLP must learn an XOR of the side word and the sign of x,
+       which gives gradient descent no first-order signal to start from.
 
     Input ``objects`` (B, K, object_dim), ``positions`` (B, K, 2), ``question`` (B, question_dim).
     Output ``{"answer": (B, num_answers) logits, "named_object": (B, K) hop-1 scores,
@@ -112,15 +168,19 @@ class RelationalReasoner(nn.Module):
     """
 
     def __init__(self, object_dim: int, question_dim: int, num_answers: int, hidden_dim: int = 64,
-                 sharpness: float = 20.0) -> None:
+                 sharpness: float = 20.0, position_readout: int = 0) -> None:
         super().__init__()
-        self.object_dim, self.question_dim = object_dim, question_dim
+        if position_readout < 0:
+            raise ValueError(f"RelationalReasoner: position_readout must be >= 0, got {position_readout}")
+        self.object_dim, self.question_dim, self.position_readout = object_dim, question_dim, position_readout
         self.hop1 = CrossModalAttention(question_dim, object_dim, hidden_dim)
         self.hop2 = CrossModalAttention(question_dim, object_dim, hidden_dim, num_heads=2)
         self.log_sharpness = nn.Parameter(torch.tensor(float(sharpness)).log())
         self.relations = RelationModule(object_dim, question_dim, hidden_dim)
-        self.head = nn.Sequential(nn.Linear(question_dim + 3 * hidden_dim + 2, 2 * hidden_dim), nn.ReLU(),
-                                  nn.Linear(2 * hidden_dim, num_answers))
+        self.head = nn.Sequential(nn.Linear(question_dim + 3 * hidden_dim + 2 + position_readout, 2 * hidden_dim),
+                                  nn.ReLU(), nn.Linear(2 * hidden_dim, num_answers))
+        if position_readout:
+            self.readout = nn.Linear(question_dim, 2 * position_readout)  # the question's r directions in (x, y)
 
     def forward(self, objects: Tensor, positions: Tensor, question: Tensor,
                 return_attention: bool = False) -> dict[str, Tensor]:
@@ -139,7 +199,11 @@ class RelationalReasoner(nn.Module):
         anchor = (a1[..., None] * objects).sum(dim=1)
         relations = self.relations(anchor, objects, question)
         scores2 = self.hop2.scores(question, objects) + bias  # (B, 2, K), before hop 1's object is masked out
-        answer = self.head(torch.cat([question, o1, p1, o2, relations], dim=-1))
+        head_input = [question, o1, p1, o2, relations]
+        if self.position_readout:
+            directions = self.readout(question).view(b, self.position_readout, 2)
+            head_input.append((directions * p1[:, None]).sum(dim=-1))  # (B, r)
+        answer = self.head(torch.cat(head_input, dim=-1))
         outputs = {"answer": answer, "named_object": scores1, "related_object": scores2}
         if return_attention:
             outputs["hop1_weights"] = a1

@@ -17,13 +17,13 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.models.checks import check_shape
-from course_lib.models.vqa_encoders import QuestionEncoder
 
 
 class VQAModel(nn.Module):
     """Image encoder + question encoder + reasoner; each image is encoded once for all its questions.
 
-    Input ``{"image": (B, 3, S, S) uint8 or float in [0, 1], "question": (B, Q, L) token ids}``.
+    Input ``{"image": (B, 3, S, S) uint8 or float in [0, 1], "question": (B, Q, L) token ids}``
+    (or, with ``question_key="question_code"`` and a ``CodedQuestionEncoder``, (B, Q, code_dim) codes).
     The reasoner takes the image encoder's features named by ``image_keys``, each repeated for
     the image's Q questions, and the question vectors (B * Q, question_dim); it returns a dict
     with ``"answer"`` logits (B * Q, num_answers) and possibly more heads.
@@ -38,20 +38,22 @@ class VQAModel(nn.Module):
     ``"slot_masks"`` (B, K + 1, H * W) and ``"slot_positions"`` (B, K, 2).
     """
 
-    def __init__(self, image_encoder: nn.Module, question_encoder: QuestionEncoder, reasoner: nn.Module,
-                 image_keys: Sequence[str], image_outputs: Sequence[str] = (), parse_classes: int = 0) -> None:
+    def __init__(self, image_encoder: nn.Module, question_encoder: nn.Module, reasoner: nn.Module,
+                 image_keys: Sequence[str], image_outputs: Sequence[str] = (), parse_classes: int = 0,
+                 question_key: str = "question") -> None:
         super().__init__()
+        self.question_key = question_key
         self.image_encoder, self.question_encoder, self.reasoner = image_encoder, question_encoder, reasoner
         self.image_keys, self.image_outputs = tuple(image_keys), tuple(image_outputs)
         self.question_parser = nn.Linear(question_encoder.out_dim, parse_classes) if parse_classes > 0 else None
 
     def forward(self, inputs: Mapping[str, Tensor], return_attention: bool = False) -> dict[str, Tensor]:
-        for key in ("image", "question"):
+        for key in ("image", self.question_key):
             if key not in inputs:
                 raise ValueError(f"VQAModel: missing modality {key!r}; got {list(inputs)}")
-        image, question = inputs["image"], inputs["question"]
+        image, question = inputs["image"], inputs[self.question_key]
         check_shape(image, "VQAModel: inputs['image']", ("B", 3, "H", "W"))
-        check_shape(question, "VQAModel: inputs['question']", (image.shape[0], "Q", "L"))
+        check_shape(question, f"VQAModel: inputs[{self.question_key!r}]", (image.shape[0], "Q", "L"))
         if image.dtype == torch.uint8:
             image = image.float() / 255
         b, q, _ = question.shape

@@ -62,13 +62,16 @@ class AttentionReasoner(nn.Module):
 
 
 class FiLMReasoner(nn.Module):
-    """Two FiLM residual blocks on the CNN's maps (plus x, y channels), max pooling, an MLP on [pooled, question]."""
+    """Two FiLM residual blocks on the CNN's maps (plus x, y channels), max pooling, an MLP on [pooled, question].
+
+    The blocks use group normalization, like ``ConvImageEncoder``: no statistics shared across a batch.
+    """
 
     def __init__(self, channels: int, num_answers: int, question_dim: int = QUESTION_DIM, hidden_dim: int = 128,
                  num_blocks: int = 2) -> None:
         super().__init__()
         self.coords_in = nn.Conv2d(channels + 2, channels, 1)
-        self.blocks = nn.ModuleList(FiLMBlock(channels, question_dim) for _ in range(num_blocks))
+        self.blocks = nn.ModuleList(FiLMBlock(channels, question_dim, norm="group") for _ in range(num_blocks))
         self.mlp = mlp(channels + question_dim, hidden_dim, num_answers)
 
     def forward(self, features: dict[str, Tensor], question: Tensor, return_attention: bool = False) -> dict[str, Tensor]:
@@ -85,16 +88,18 @@ class ObjectReasoner(nn.Module):
     """``RelationalReasoner`` on ``features["objects"]`` (N, K, object_dim) and ``features["positions"]`` (N, K, 2).
 
     Only the heads named in ``outputs`` (from ``RELATIONAL_HEADS``) come out, so no
-    auxiliary loss reaches a hop whose scores are left out.
+    auxiliary loss reaches a hop whose scores are left out. ``position_readout``: see
+    ``RelationalReasoner``.
     """
 
     def __init__(self, num_answers: int, object_dim: int = 64, question_dim: int = QUESTION_DIM,
-                 hidden_dim: int = 64, outputs: Sequence[str] = RELATIONAL_HEADS) -> None:
+                 hidden_dim: int = 64, outputs: Sequence[str] = RELATIONAL_HEADS, position_readout: int = 0) -> None:
         super().__init__()
         if "answer" not in outputs or not set(outputs) <= set(RELATIONAL_HEADS):
             raise ValueError(f"ObjectReasoner: outputs must include 'answer' and come from {RELATIONAL_HEADS}, "
                              f"got {tuple(outputs)}")
-        self.reasoner = RelationalReasoner(object_dim, question_dim, num_answers, hidden_dim)
+        self.reasoner = RelationalReasoner(object_dim, question_dim, num_answers, hidden_dim,
+                                           position_readout=position_readout)
         self.outputs = tuple(outputs)
 
     def forward(self, features: dict[str, Tensor], question: Tensor, return_attention: bool = False) -> dict[str, Tensor]:
