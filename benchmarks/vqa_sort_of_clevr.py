@@ -187,15 +187,17 @@ def benchmark_runs(report: dict) -> list[dict]:
 
 
 def keep_report(path: Path, args: argparse.Namespace) -> dict | None:
-    """The earlier report whose rows ``--keep`` keeps (None if there is none): it must use the same mode and
-    data, and hold every seed of this run."""
+    """The earlier report whose rows ``--keep`` keeps (None if there is none): it must use the same mode, the
+    same images, questions and answers (``soc.SAME_QUESTIONS_AS``), and hold every seed of this run."""
     if not path.exists():
         return None
     kept = json.loads(path.read_text())
-    setting = {"mode": "fast" if args.fast else "full", "dataset_version": soc.VERSION}
-    if any(kept.get(key) != value for key, value in setting.items()) or not set(args.seeds) <= set(kept["seeds"]):
-        raise SystemExit(f"--keep: {path} was written with {({k: kept.get(k) for k in setting})} and seeds "
-                         f"{kept['seeds']}, not {setting} and seeds {args.seeds}; run every method instead")
+    mode = "fast" if args.fast else "full"
+    if kept.get("mode") != mode or kept.get("dataset_version") not in soc.SAME_QUESTIONS_AS \
+            or not set(args.seeds) <= set(kept["seeds"]):
+        raise SystemExit(f"--keep: {path} was written in {kept.get('mode')} mode with dataset version "
+                         f"{kept.get('dataset_version')} and seeds {kept['seeds']}, not in {mode} mode with a version "
+                         f"among {soc.SAME_QUESTIONS_AS} and seeds {args.seeds}; run every method instead")
     return kept
 
 
@@ -236,6 +238,7 @@ def merge_kept(kept: dict, rows: dict[str, dict], args: argparse.Namespace) -> d
         method = old["method"]
         if method not in rows:
             merged[method] = summarize(method, old["runs"])  # summarized again, with today's columns
+            merged[method]["dataset_version"] = old.get("dataset_version", kept["dataset_version"])
         else:
             runs = [r for r in old["runs"] if r["seed"] not in args.seeds] + rows[method]["runs"]
             merged[method] = summarize(method, runs)

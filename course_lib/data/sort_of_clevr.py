@@ -35,6 +35,8 @@ from course_lib.data.text import Vocabulary
 
 NAME = "sort_of_clevr_text"
 VERSION = "2"  # 2: adds the scene captions; images, questions and answers are unchanged
+#: Versions with the same images, questions and answers as ``VERSION``: their results stay comparable.
+SAME_QUESTIONS_AS: tuple[str, ...] = ("1", "2")
 SEED = 0
 
 #: The colour palette (RGB); a scene uses ``num_objects`` of them, each once.
