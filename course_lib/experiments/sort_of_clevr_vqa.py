@@ -39,10 +39,11 @@ models the outputs of their auxiliary heads; ``vqa_loss`` adds the loss of every
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -129,6 +130,18 @@ class VQAData:
 
     splits: dict[str, dict[str, Tensor]]
     vocab: Vocabulary
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
+
+    def fingerprint(self) -> str:
+        """A short hash of every split's images, questions and answers: two datasets with the same one hold
+        the same examples (computed once, in about a second for the full data)."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for split in sorted(self.splits):
+                for key in ("image", "question", "label"):
+                    digest.update(self.splits[split][key].numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
 
     def loader(self, split: str, batch_size: int = BATCH_IMAGES, shuffle: bool = False, seed: int = 0,
                keys: Sequence[str] = ("image", "question", "question_code", *TARGETS)) -> DataLoader:
@@ -373,8 +386,7 @@ def train_method(method: str, data: VQAData, seed: int = 0, *, epochs: int | Non
         model = build()
         return MethodResult(model, *train(model))
     settings = {"method": method, "seed": seed, "epochs": epochs, "lr": lr, "patience": patience,
-                "batch_size": batch_size, "dataset_version": soc.VERSION, "vocabulary": len(data.vocab),
-                "train_images": len(data.splits["train"]["image"])}
+                "batch_size": batch_size, "data": data.fingerprint(), "train_images": len(data.splits["train"]["image"])}
     return cached_method("vqa_weights", settings, build, train, device=device, retrain=retrain)
 
 
