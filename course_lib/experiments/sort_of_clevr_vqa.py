@@ -89,15 +89,15 @@ NUM_COLORS = len(soc.COLORS)
 #: Size of a coded question: colour one-hot, subtype one-hot, and the side a yes/no question names.
 CODE_DIM = NUM_COLORS + len(soc.SUBTYPES) + 1
 #: Full-mode training budget per method: (most) epochs and peak learning rate (AdamW, warm-up then cosine decay).
-EPOCHS = {"cnn_mlp_coded": 20, "cnn_mlp": 20, "attention": 8, "film": 8, "relational": 12,
+EPOCHS = {"cnn_mlp_coded": 20, "cnn_mlp": 20, "attention": 12, "film": 8, "relational": 12,
           "relational_no_hop2_target": 12, "relational_answers_only": 12, "colour_slots": 10,
           "colour_slots_no_readout": 10}
 #: The baselines stop after this many epochs without a better validation accuracy (early stopping);
 #: the other methods train for their whole budget.
-PATIENCE = {"cnn_mlp_coded": 3, "cnn_mlp": 3, "attention": 2, "film": 2}
+PATIENCE = {"cnn_mlp_coded": 3, "cnn_mlp": 3, "attention": 3, "film": 2}
 #: Learning rates of the baselines: the best on the validation split among ``LR_CANDIDATES`` after
 #: ``LR_SEARCH_EPOCHS`` epochs of seed 0 (``benchmarks/vqa_sort_of_clevr.py`` runs that search).
-LEARNING_RATES = {"cnn_mlp_coded": 2e-3, "cnn_mlp": 2e-3, "attention": 2e-3, "film": 2e-3, "relational": 1e-2,
+LEARNING_RATES = {"cnn_mlp_coded": 2e-3, "cnn_mlp": 1e-3, "attention": 1e-3, "film": 2e-3, "relational": 1e-2,
                   "relational_no_hop2_target": 1e-2, "relational_answers_only": 1e-2, "colour_slots": 3e-3,
                   "colour_slots_no_readout": 3e-3}
 LR_CANDIDATES = (1e-3, 2e-3, 4e-3)
