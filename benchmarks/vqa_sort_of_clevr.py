@@ -281,8 +281,10 @@ def main() -> None:
     earlier_runs = []
     if kept is not None:
         rows = merge_kept(kept, rows, args)
-        earlier_runs = [{"methods": [m for m in run["methods"] if m not in args.methods or len(args.seeds) < 3],
-                         "seconds": run["seconds"]} for run in benchmark_runs(kept)]
+        kept_seeds = {row["method"]: set(row["seeds"]) for row in kept["rows"]}
+        replaced = {m for m in args.methods if kept_seeds.get(m, set()) <= set(args.seeds)}  # every kept seed run again
+        earlier_runs = [{"methods": [m for m in run["methods"] if m not in replaced], "seconds": run["seconds"]}
+                        for run in benchmark_runs(kept)]
         lr_search = kept.get("lr_search", {}) | lr_search
     rows = [rows[m] for m in vqa.METHODS if m in rows]
     runs = [run for run in earlier_runs if run["methods"]] + [this_run]
