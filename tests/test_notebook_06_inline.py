@@ -74,12 +74,13 @@ def test_answer_matches_the_colour_slot_model_with_and_without_training_signal(i
     with torch.no_grad():
         summaries, centres = inline["colour_slots"](images.float() / 255)
         objects = model.image_encoder.embed(summaries).repeat_interleave(questions.shape[1], dim=0)
+        positions = centres.repeat_interleave(questions.shape[1], dim=0)
         q = model.question_encoder(questions.flatten(0, 1))
-        mine = inline["answer"](model.reasoner.reasoner, objects, centres.repeat_interleave(questions.shape[1], dim=0), q)
+        mine = inline["answer_logits"](model.reasoner.reasoner, objects, positions, q)
         theirs = model({"image": images, "question": questions})["answer"].flatten(0, 1)
     torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-5)
     model.reasoner.reasoner.log_sharpness.data.fill_(5.0)  # a different hop 2: both must follow it
     with torch.no_grad():
-        changed = inline["answer"](model.reasoner.reasoner, objects, centres.repeat_interleave(questions.shape[1], dim=0), q)
+        changed = inline["answer_logits"](model.reasoner.reasoner, objects, positions, q)
         theirs = model({"image": images, "question": questions})["answer"].flatten(0, 1)
     torch.testing.assert_close(changed, theirs, atol=1e-5, rtol=1e-5)
