@@ -90,7 +90,6 @@ def summarize(method: str, runs: list[dict]) -> dict:
         values = [r[key] for r in runs]
         row[key] = statistics.fmean(values)
         row[f"{key}_min"], row[f"{key}_max"] = min(values), max(values)
-    row["epochs_run"] = [r.get("epochs_run", r["epochs"]) for r in runs]
     return row
 
 

@@ -104,7 +104,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 #: Words for the side a yes/no question names, per template: (first half, second half).
 #: Horizontal: (left, right). Vertical: (top, bottom), or (upper, lower) where the sentence needs an adjective.
-_SIDE_WORDS: dict[str, tuple[tuple[str, str], ...]] = {
+SIDE_WORDS: dict[str, tuple[tuple[str, str], ...]] = {
     "horizontal": (("left", "right"),) * 5,
     "vertical": (("top", "bottom"), ("top", "bottom"), ("upper", "lower"), ("top", "bottom"), ("upper", "lower")),
 }
@@ -396,7 +396,7 @@ def generate(params: dict[str, Any], seed: int) -> dict[str, np.ndarray]:
         u = word_choice[q].tolist()
         local = int(u[0] * len(TEMPLATES[name]))
         color = color_names[object_color[image, obj]]
-        sides = _SIDE_WORDS[name][local] if name in _SIDE_WORDS else ("", "")
+        sides = SIDE_WORDS[name][local] if name in SIDE_WORDS else ("", "")
         texts.append(TEMPLATES[name][local].format(
             color=_pick(_COLOR_WORDS.get(color, (color,)), u[1]),
             obj=_pick(_NOUNS, u[2]),

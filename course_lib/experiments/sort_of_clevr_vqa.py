@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -53,7 +52,7 @@ from torch.utils.data import DataLoader
 from course_lib import config
 from course_lib.data import sort_of_clevr as soc
 from course_lib.data.tensors import tensor_loader
-from course_lib.data.text import Vocabulary, pad_sequences
+from course_lib.data.text import Vocabulary, pad_sequences, tokenize
 from course_lib.experiments.common import MethodResult, cached_method, group_accuracy
 from course_lib.metrics import accuracy, classification_report
 from course_lib.models.autoencoders import VQAAutoencoder
@@ -157,8 +156,8 @@ def question_codes(arrays: Mapping[str, np.ndarray]) -> Tensor:
     Per question: a one-hot of the colour it names, a one-hot of its subtype, and 1 where a
     yes/no question names the second half (right, bottom or lower), else 0.
     """
-    second_half = re.compile(r"\b(right|bottom|lower)\b")
-    side = torch.tensor([bool(second_half.search(text)) for text in arrays["question_text"].tolist()])
+    second_half = {words[1] for pairs in soc.SIDE_WORDS.values() for words in pairs}  # right, bottom, lower
+    side = torch.tensor([not second_half.isdisjoint(tokenize(text)) for text in arrays["question_text"].tolist()])
     side &= torch.from_numpy(np.isin(arrays["subtype"], [soc.SUBTYPES.index("horizontal"),
                                                          soc.SUBTYPES.index("vertical")]))
     return torch.cat([nn.functional.one_hot(torch.from_numpy(arrays["question_color"]), NUM_COLORS),
